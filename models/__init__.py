@@ -1,0 +1,1 @@
+"""Registered pretrained models, one folder each (installed as ``pymatgen_elfml.models``)."""

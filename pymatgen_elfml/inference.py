@@ -1,0 +1,121 @@
+"""Run the network over a full periodic SAD grid: whole cell, or batched patches with a halo."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from pymatgen_elfml.nn import PeriodicUNet3D
+from pymatgen_elfml.patches import Stitcher, extract, patch_starts
+from pymatgen_elfml.symmetry import SeitzOps, patch_frame
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """How a grid is pushed through the network.
+
+    Attributes:
+        mode: "whole" runs the cell as one periodic tensor (exact torus, needs sizes that are
+            multiples of 2**depth); "patches" cuts cores of ``patch_size`` with a ``halo`` of
+            context on every side; "auto" picks "whole" up to ``max_whole_voxels``.
+        patch_size: core edge in voxels.
+        halo: context width in voxels; patch_size + 2 halo must be a multiple of 2**depth.
+        batch_size: patches per forward pass (peak memory scales with it, not with the cell).
+        max_whole_voxels: the "auto" threshold.
+    """
+
+    mode: Literal["auto", "whole", "patches"] = "auto"
+    patch_size: int = 32
+    halo: int = 16
+    batch_size: int = 4
+    max_whole_voxels: int = 96**3
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("auto", "whole", "patches"):
+            raise ValueError(f"mode must be 'auto', 'whole' or 'patches', got {self.mode!r}")
+        if self.patch_size < 1 or self.halo < 0 or self.batch_size < 1:
+            raise ValueError(f"need patch_size >= 1, halo >= 0, batch_size >= 1: {self}")
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """"auto" -> CUDA if available, else MPS, else CPU; anything else is passed to torch."""
+    if str(device) != "auto":
+        return torch.device(device)
+    if torch.cuda.is_available():
+        return torch.device("cuda")
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def _autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _op_tensors(ops_list: list[SeitzOps], extent: np.ndarray, device) -> tuple[torch.Tensor, ...]:
+    """Pad per-item operator lists to (B, R_max, 4, 4) with a (B, R_max) mask."""
+    r_max = max(len(o) for o in ops_list)
+    mats = np.zeros((len(ops_list), r_max, 4, 4))
+    mask = np.zeros((len(ops_list), r_max))
+    for b, o in enumerate(ops_list):
+        mats[b, : len(o)] = o.as_matrices()
+        mask[b, : len(o)] = 1.0
+    ext = np.tile(np.asarray(extent, dtype=float), (len(ops_list), 1))
+    return tuple(torch.as_tensor(a, dtype=torch.float32, device=device) for a in (mats, mask, ext))
+
+
+def _forward(net, sad: np.ndarray, ops_list, extent, device) -> np.ndarray:
+    x = torch.as_tensor(sad, dtype=torch.float32, device=device)[:, None]
+    sym = _op_tensors(ops_list, extent, device) if ops_list is not None else (None, None, None)
+    with torch.inference_mode(), _autocast(device):
+        y = net(x, *sym)
+    return y[:, 0].float().cpu().numpy()
+
+
+def predict_grid(
+    net: PeriodicUNet3D,
+    sad: np.ndarray,
+    ops: SeitzOps | None,
+    settings: InferenceSettings = InferenceSettings(),
+    device: torch.device = torch.device("cpu"),
+) -> np.ndarray:
+    """Network output on every point of a periodic grid.
+
+    Args:
+        net: the model, already on ``device`` and in eval mode.
+        sad: (N0, N1, N2) SAD in e/Angstrom^3.
+        ops: the cell's Seitz operators (None: no symmetry pooling).
+        settings: whole-cell or patch inference.
+
+    Returns:
+        (N0, N1, N2) float64 prediction (not yet symmetrized).
+    """
+    shape = sad.shape
+    mult = net.config.size_multiple
+    whole = settings.mode == "whole" or (settings.mode == "auto" and sad.size <= settings.max_whole_voxels)
+    if whole:
+        if any(n % mult for n in shape):
+            raise ValueError(f"whole-cell inference needs grid sizes that are multiples of {mult}, got {shape}")
+        out = _forward(net, sad[None], None if ops is None else [ops], np.ones(3), device)
+        return out[0].astype(np.float64)
+    edge = settings.patch_size + 2 * settings.halo
+    if edge % mult:
+        raise ValueError(f"patch_size + 2*halo = {edge} must be a multiple of {mult}")
+    starts = patch_starts(shape, settings.patch_size)
+    extent = edge / np.asarray(shape, dtype=float)
+    stitcher = Stitcher(shape)
+    h, p = settings.halo, settings.patch_size
+    for b0 in range(0, len(starts), settings.batch_size):
+        batch = starts[b0 : b0 + settings.batch_size]
+        inputs = extract(sad, batch - h, edge)
+        ops_list = None if ops is None else [patch_frame(ops, (s - h) / np.asarray(shape)) for s in batch]
+        pred = _forward(net, inputs, ops_list, extent, device)
+        stitcher.add(pred[:, h : h + p, h : h + p, h : h + p], batch)
+    return stitcher.result()

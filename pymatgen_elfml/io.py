@@ -1,0 +1,175 @@
+"""The pymatgen / ASE boundary: structures in, VASP volumetric objects out.
+
+Everything past this module works on plain arrays: a lattice ``(3, 3)`` in Angstrom
+(rows are the lattice vectors a, b, c, as in pymatgen), fractional coordinates
+``(n_atoms, 3)`` and atomic numbers ``(n_atoms,)``. VASP's CHGCAR convention
+(the file stores rho * V_cell) is applied here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pymatgen.core import DummySpecies, Element, Species, Structure
+from pymatgen.io.vasp.outputs import Chgcar, Elfcar, VolumetricData
+
+MIN_DISTANCE = 0.5  # Angstrom; closer atoms are rejected as overlapping
+MAX_Z = 103  # the shipped free-atom table covers H..Lr
+
+
+class StructureError(ValueError):
+    """The input structure cannot be used (raised with the reason in the message)."""
+
+
+@dataclass(frozen=True)
+class Cell:
+    """A validated periodic structure as plain arrays.
+
+    Attributes:
+        lattice: (3, 3) float64, rows are lattice vectors in Angstrom.
+        frac: (n, 3) float64 fractional coordinates wrapped into [0, 1).
+        numbers: (n,) int atomic numbers, 1..103.
+    """
+
+    lattice: np.ndarray
+    frac: np.ndarray
+    numbers: np.ndarray
+
+    @property
+    def volume(self) -> float:
+        """Cell volume in Angstrom^3."""
+        return float(abs(np.linalg.det(self.lattice)))
+
+
+def to_structure(obj: Any) -> Structure:
+    """Convert a pymatgen ``Structure``, an ASE ``Atoms`` or a file path to a ``Structure``.
+
+    Args:
+        obj: the structure, or a path to any file pymatgen reads (POSCAR, CIF, ...).
+
+    Raises:
+        StructureError: for files pymatgen cannot parse or unsupported types.
+        FileNotFoundError: for a path that does not exist.
+    """
+    if isinstance(obj, Structure):
+        return obj
+    if isinstance(obj, (str, os.PathLike)):
+        path = Path(obj)
+        if not path.is_file():
+            raise FileNotFoundError(f"structure file not found: {path}")
+        try:
+            return Structure.from_file(path)
+        except Exception as exc:  # pymatgen raises many types for bad files
+            raise StructureError(f"could not read a structure from {path}: {exc}") from exc
+    if type(obj).__name__ == "Atoms" and hasattr(obj, "get_cell"):
+        return _atoms_to_structure(obj)
+    raise StructureError(
+        f"expected a pymatgen Structure, an ase.Atoms or a file path, got {type(obj).__name__}"
+    )
+
+
+def _atoms_to_structure(atoms: Any) -> Structure:
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    if not all(atoms.pbc):
+        raise StructureError(f"ase.Atoms must be periodic in all three directions, pbc={atoms.pbc}")
+    if not np.all(np.isfinite(atoms.positions)):
+        raise StructureError("ase.Atoms has NaN or infinite positions")
+    return AseAtomsAdaptor.get_structure(atoms)
+
+
+def validate(structure: Structure) -> Cell:
+    """Check a structure for what the SAD and the model need and return it as arrays.
+
+    Raises:
+        StructureError: empty structure, partial occupancy, dummy or unknown species,
+            Z > 103, NaN/inf lattice or coordinates, a singular lattice, or atoms
+            closer than 0.5 Angstrom.
+    """
+    if len(structure) == 0:
+        raise StructureError("the structure is empty (no sites)")
+    if not structure.is_ordered:
+        bad = next(site for site in structure if not site.is_ordered)
+        raise StructureError(
+            f"partial occupancy is not supported (site {bad.species_string} at {bad.frac_coords})"
+        )
+    numbers = np.array([_atomic_number(site.specie) for site in structure], dtype=int)
+    lattice = np.array(structure.lattice.matrix, dtype=float)
+    frac = np.array(structure.frac_coords, dtype=float)
+    if not (np.all(np.isfinite(lattice)) and np.all(np.isfinite(frac))):
+        raise StructureError("the structure has NaN or infinite lattice vectors or coordinates")
+    if abs(np.linalg.det(lattice)) < 1e-6:
+        raise StructureError("the lattice is singular (cell volume ~ 0)")
+    _check_distances(structure)
+    return Cell(lattice=lattice, frac=np.mod(frac, 1.0), numbers=numbers)
+
+
+def _atomic_number(specie: Any) -> int:
+    if isinstance(specie, DummySpecies) or not isinstance(specie, (Element, Species)):
+        raise StructureError(f"dummy or unknown species {specie!s} is not supported")
+    z = int(specie.Z)
+    if not 1 <= z <= MAX_Z:
+        raise StructureError(f"element {specie!s} (Z={z}) is outside the supported range Z=1..{MAX_Z}")
+    return z
+
+
+def _check_distances(structure: Structure) -> None:
+    centers, points, _, dists = structure.get_neighbor_list(MIN_DISTANCE, exclude_self=True)
+    if len(dists):
+        i = int(np.argmin(dists))
+        raise StructureError(
+            f"atoms {centers[i]} and {points[i]} are {dists[i]:.3f} A apart "
+            f"(< {MIN_DISTANCE} A): overlapping atoms"
+        )
+    if len(structure) == 1 and min(structure.lattice.abc) < MIN_DISTANCE:
+        raise StructureError(f"the atom overlaps its periodic image (lattice {structure.lattice.abc})")
+
+
+def load_cell(obj: Any) -> tuple[Structure, Cell]:
+    """``to_structure`` then ``validate``: the one entry point of the public classes."""
+    structure = to_structure(obj)
+    return structure, validate(structure)
+
+
+def to_chgcar(structure: Structure, rho: np.ndarray) -> Chgcar:
+    """Wrap a density in e/Angstrom^3, shape (nx, ny, nz), as a ``Chgcar`` (stores rho * V)."""
+    return Chgcar(structure, {"total": np.asarray(rho, dtype=float) * structure.volume})
+
+
+def density_from_chgcar(chgcar: VolumetricData) -> np.ndarray:
+    """The total density of a CHGCAR-like object in e/Angstrom^3, shape (nx, ny, nz)."""
+    return np.asarray(chgcar.data["total"], dtype=float) / chgcar.structure.volume
+
+
+def to_elfcar(structure: Structure, elf: np.ndarray) -> Elfcar:
+    """Wrap an ELF field in [0, 1], shape (nx, ny, nz), as a one-block ``Elfcar``."""
+    return Elfcar(structure, {"total": np.asarray(elf, dtype=float)})
+
+
+def elf_from_elfcar(elfcar: VolumetricData) -> np.ndarray:
+    """The ELF of an ``Elfcar``; for two spin blocks (pymatgen's spin up / spin down,
+    older "total" / "diff") their mean, shape (nx, ny, nz)."""
+    keys = [k for k in ("spin_up", "spin_down") if k in elfcar.data] or ["total"]
+    return np.mean([np.asarray(elfcar.data[k], dtype=float) for k in keys], axis=0)
+
+
+def write_atomic(data: VolumetricData, path: str | os.PathLike) -> Path:
+    """Write a VASP volumetric file via a temporary name in the same folder, then rename.
+
+    A failure leaves no partial file at ``path``.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
+    os.close(fd)
+    try:
+        data.write_file(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,106 @@
+"""``ElfPredictor``: structure in, ``Elfcar`` out."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import torch
+from pymatgen.io.vasp.outputs import Elfcar
+from tqdm.auto import tqdm
+
+from pymatgen_elfml import io, pretrained, symmetry
+from pymatgen_elfml.grid import grid_shape, resample_periodic
+from pymatgen_elfml.inference import InferenceSettings, predict_grid, resolve_device
+from pymatgen_elfml.nn import PeriodicUNet3D
+from pymatgen_elfml.sad import sad_density
+
+
+class ElfPredictor:
+    """Predict the ELF of a crystal from its superposed atomic density.
+
+    >>> predictor = ElfPredictor.from_pretrained("path/to/model")  # doctest: +SKIP
+    >>> predictor.predict("POSCAR").write_file("ELFCAR")  # doctest: +SKIP
+
+    Args:
+        net: a ``PeriodicUNet3D``.
+        spec: the model's grid and patch settings.
+        device: "auto" (CUDA, then MPS, then CPU) or a torch device.
+        settings: whole-cell / patch inference (default: the model's patch size and halo).
+    """
+
+    def __init__(self, net: PeriodicUNet3D, spec: pretrained.ModelSpec, device: str | torch.device = "auto",
+                 settings: InferenceSettings | None = None):
+        self.device = resolve_device(device)
+        self.net = net.to(self.device).eval()
+        self.spec = spec
+        self.settings = settings or InferenceSettings(patch_size=spec.patch_size, halo=spec.halo)
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike | None = None, device: str = "auto",
+                        **settings: Any) -> ElfPredictor:
+        """Load a registered model by name, or a folder written by ``save_pretrained``.
+
+        Raises:
+            ValueError: unknown name (lists the known ones) or no default model yet.
+            pretrained.ModelFileError: missing or corrupted model files.
+        """
+        net, spec = pretrained.load_model(pretrained.resolve(name_or_path))
+        base = InferenceSettings(patch_size=spec.patch_size, halo=spec.halo)
+        return cls(net, spec, device, replace(base, **settings))
+
+    def save_pretrained(self, path: str | os.PathLike) -> os.PathLike:
+        """Write ``config.json`` and ``weights.pt`` to folder ``path``."""
+        return pretrained.save_model(self.net, self.spec, path)
+
+    def predict(self, structure: Any, grid: tuple[int, int, int] | None = None, spacing: float | None = None,
+                symmetrize: bool = True) -> Elfcar:
+        """ELF of one structure.
+
+        The network always runs at the model's native spacing on a symmetry-commensurate
+        grid; ``grid`` (an explicit shape, e.g. an existing CHGCAR's) or ``spacing``
+        (Angstrom) choose the grid the result is resampled onto (periodic cubic spline).
+
+        Args:
+            structure: pymatgen ``Structure``, ``ase.Atoms`` or a structure file path.
+            grid: output grid (n0, n1, n2), each >= 2**depth.
+            spacing: output grid spacing in Angstrom (ignored when ``grid`` is given).
+            symmetrize: average the output exactly over the space group.
+
+        Returns:
+            ``Elfcar`` with one block ("total"), values in [0, 1].
+        """
+        structure, cell = io.load_cell(structure)
+        ops = symmetry.seitz_ops(cell)
+        out_shape = self._output_shape(cell, ops, grid, spacing)
+        native = grid_shape(cell.lattice, self.spec.native_spacing, ops, self.spec.arch.size_multiple)
+        sad = sad_density(cell.lattice, cell.frac, cell.numbers, native, self.spec.sad_sigma)
+        elf = predict_grid(self.net, sad, ops, self.settings, self.device)
+        if not np.all(np.isfinite(elf)):
+            raise RuntimeError("the network produced NaN/inf values: the weights are probably corrupted")
+        if symmetrize:
+            elf = symmetry.symmetrize(elf, ops)
+        if out_shape != native:
+            elf = np.clip(resample_periodic(elf, out_shape, order=3), 0.0, 1.0)
+            if symmetrize and symmetry.is_commensurate(out_shape, ops):
+                elf = symmetry.symmetrize(elf, ops)
+        return io.to_elfcar(structure, elf)
+
+    def _output_shape(self, cell, ops, grid, spacing) -> tuple[int, int, int]:
+        if grid is not None:
+            grid = tuple(int(n) for n in grid)
+            m = self.spec.arch.size_multiple
+            if len(grid) != 3 or min(grid) < m:
+                raise ValueError(f"grid {grid} is too small for the model: need three sizes >= {m}")
+            return grid
+        return grid_shape(cell.lattice, spacing or self.spec.native_spacing, ops, self.spec.arch.size_multiple)
+
+    def predict_many(self, structures: Iterable[Any], progress: bool = True, **kwargs: Any) -> Iterator[Elfcar]:
+        """Predict lazily over many structures with a tqdm progress bar; kwargs go to ``predict``."""
+        items = structures if isinstance(structures, (list, tuple)) else list(structures)
+        for item in tqdm(items, desc="ELF", unit="structure", disable=not progress):
+            yield self.predict(item, **kwargs)
+

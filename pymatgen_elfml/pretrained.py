@@ -1,0 +1,164 @@
+"""Model folders: ``config.json`` (architecture, grid settings, format version, sha256) + ``weights.pt``.
+
+Registered models live in the repository's top-level ``models/<name>/`` folder, installed
+as the package ``pymatgen_elfml.models``. Loading verifies the checksum and the format
+version and uses ``torch.load(weights_only=True)`` with strict keys.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from pymatgen_elfml.nn import PeriodicUNet3D, UNetConfig
+
+FORMAT_VERSION = 1
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "weights.pt"
+DEFAULT_MODEL = "elf-metals-v1"  # registered once the first trained model ships (training issue)
+NATIVE_SPACING = 0.10  # Angstrom, the reference data's grid spacing
+SAD_SIGMA = 0.20  # Angstrom, Gaussian smoothing of the SAD input
+
+
+class ModelFileError(RuntimeError):
+    """A model folder is missing, corrupted or of an incompatible format."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Everything needed to rebuild and run a model, stored in ``config.json``.
+
+    Attributes:
+        arch: ``PeriodicUNet3D`` constructor arguments.
+        native_spacing: grid spacing the model runs at, Angstrom.
+        sad_sigma: SAD smoothing width, Angstrom.
+        patch_size, halo: patch inference defaults, voxels.
+        trained: False for randomly initialised weights (never shipped as a registered model).
+        description: free text (data, metrics) for humans.
+    """
+
+    arch: UNetConfig = field(default_factory=UNetConfig)
+    native_spacing: float = NATIVE_SPACING
+    sad_sigma: float = SAD_SIGMA
+    patch_size: int = 32
+    halo: int = 16
+    trained: bool = False
+    description: str = "randomly initialised"
+
+    def __post_init__(self) -> None:
+        if not self.native_spacing > 0 or not self.sad_sigma > 0:
+            raise ValueError(f"native_spacing and sad_sigma must be positive: {self.native_spacing}, {self.sad_sigma}")
+        if (self.patch_size + 2 * self.halo) % self.arch.size_multiple:
+            raise ValueError(f"patch_size + 2*halo must be a multiple of {self.arch.size_multiple}")
+
+
+def _write_atomic_bytes(path: Path, payload: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def save_model(net: PeriodicUNet3D, spec: ModelSpec, path: str | os.PathLike) -> Path:
+    """Write ``weights.pt`` and ``config.json`` into folder ``path`` (created), each atomically."""
+    if net.config != spec.arch:
+        raise ValueError("the network's config differs from spec.arch")
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buffer)
+    payload = buffer.getvalue()
+    _write_atomic_bytes(path / WEIGHTS_FILE, payload)
+    config = {"format_version": FORMAT_VERSION, "model_class": "PeriodicUNet3D", **asdict(spec)}
+    config["weights_sha256"] = hashlib.sha256(payload).hexdigest()
+    _write_atomic_bytes(path / CONFIG_FILE, json.dumps(config, indent=2).encode())
+    return path
+
+
+def load_model(path: str | os.PathLike) -> tuple[PeriodicUNet3D, ModelSpec]:
+    """Rebuild a model from a folder written by ``save_model``.
+
+    Raises:
+        ModelFileError: missing files, unreadable JSON, wrong format version or class,
+            checksum mismatch, unreadable tensors, or keys/shapes that do not match.
+    """
+    path = Path(path)
+    config = _read_config(path)
+    weights = path / WEIGHTS_FILE
+    if not weights.is_file():
+        raise ModelFileError(f"missing weights file {weights}")
+    payload = weights.read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != config.get("weights_sha256"):
+        raise ModelFileError(f"{weights} is corrupted: sha256 {digest[:12]}... != {str(config.get('weights_sha256'))[:12]}... in {CONFIG_FILE}")
+    try:
+        spec = ModelSpec(**{k: v for k, v in config.items() if k in ModelSpec.__dataclass_fields__ and k != "arch"},
+                         arch=UNetConfig(**config["arch"]))
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ModelFileError(f"invalid model configuration in {path / CONFIG_FILE}: {exc}") from exc
+    try:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises several types for a damaged file
+        raise ModelFileError(f"could not read {weights}: {exc}") from exc
+    net = PeriodicUNet3D(spec.arch)
+    try:
+        net.load_state_dict(state, strict=True)
+    except (RuntimeError, TypeError) as exc:
+        raise ModelFileError(f"weights in {weights} do not match the architecture: {exc}") from exc
+    return net.eval(), spec
+
+
+def _read_config(path: Path) -> dict:
+    cfg = path / CONFIG_FILE
+    if not cfg.is_file():
+        raise ModelFileError(f"missing {CONFIG_FILE} in model folder {path}")
+    try:
+        config = json.loads(cfg.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ModelFileError(f"{cfg} is not valid JSON: {exc}") from exc
+    version = config.get("format_version") if isinstance(config, dict) else None
+    if version != FORMAT_VERSION:
+        raise ModelFileError(f"{cfg} has format_version {version!r}; this code reads version {FORMAT_VERSION}")
+    if config.get("model_class") != "PeriodicUNet3D":
+        raise ModelFileError(f"{cfg}: unknown model_class {config.get('model_class')!r}")
+    return config
+
+
+def registered_models() -> dict[str, Path]:
+    """Name -> folder of every model shipped under ``models/`` (folders holding a config.json)."""
+    root = Path(str(resources.files("pymatgen_elfml.models")))
+    return {p.name: p for p in sorted(root.iterdir()) if (p / CONFIG_FILE).is_file()}
+
+
+def resolve(name_or_path: str | os.PathLike | None) -> Path:
+    """A registered model name, or a folder path, to the model folder.
+
+    Raises:
+        ValueError: unknown name (the message lists the known ones), or the default model
+            while no trained model is registered.
+    """
+    known = registered_models()
+    name = DEFAULT_MODEL if name_or_path is None else name_or_path
+    if str(name) in known:
+        return known[str(name)]
+    if Path(name).is_dir():
+        return Path(name)
+    names = ", ".join(known) or "none yet"
+    if str(name) == DEFAULT_MODEL:
+        raise ValueError(
+            f"the default model {DEFAULT_MODEL!r} is not registered: no trained weights ship with this "
+            f"version yet. Registered models: {names}. Pass the folder of a model saved with save_pretrained()."
+        )
+    raise ValueError(f"unknown model {str(name)!r}: not a registered name ({names}) nor a model folder")

@@ -1,0 +1,182 @@
+"""Space-group Seitz operators {R|t} from spglib and their action on periodic grids.
+
+Conventions: R is an integer (3, 3) matrix acting on fractional column vectors,
+x -> R x + t (mod 1), with t in [0, 1)^3; operators are those of the cell *as given*
+(a supercell has its pure lattice translations among them), not of a standardised
+setting. A grid of shape (n0, n1, n2) holds point [i, j, k] at fractional
+(i/n0, j/n1, k/n2), as in VASP and pymatgen.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+import spglib
+
+from pymatgen_elfml.io import Cell
+
+
+@dataclass(frozen=True)
+class SeitzOps:
+    """A set of Seitz operators.
+
+    Attributes:
+        rotations: (n_ops, 3, 3) int, acting on fractional coordinates.
+        translations: (n_ops, 3) float, fractional, in [0, 1).
+    """
+
+    rotations: np.ndarray
+    translations: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.rotations)
+
+    def as_matrices(self) -> np.ndarray:
+        """(n_ops, 4, 4) float64 augmented matrices [[R, t], [0, 1]] (the paper's stem_sym.npy)."""
+        out = np.zeros((len(self), 4, 4))
+        out[:, :3, :3] = self.rotations
+        out[:, :3, 3] = self.translations
+        out[:, 3, 3] = 1.0
+        return out
+
+    @classmethod
+    def from_matrices(cls, mats: np.ndarray) -> SeitzOps:
+        """Inverse of ``as_matrices``; validates shape and integer rotations."""
+        mats = np.asarray(mats, dtype=float)
+        if mats.ndim != 3 or mats.shape[1:] != (4, 4) or len(mats) == 0:
+            raise ValueError(f"Seitz array must have shape (R, 4, 4) with R >= 1, got {mats.shape}")
+        rot = np.rint(mats[:, :3, :3])
+        if np.abs(rot - mats[:, :3, :3]).max() > 1e-6:
+            raise ValueError("Seitz rotation blocks must be integer matrices")
+        return cls(rot.astype(int), np.mod(mats[:, :3, 3], 1.0))
+
+    @classmethod
+    def identity(cls) -> SeitzOps:
+        """The trivial group {E|0}."""
+        return cls(np.eye(3, dtype=int)[None], np.zeros((1, 3)))
+
+
+def seitz_ops(cell: Cell, symprec: float = 0.01, angle_tolerance: float = 5.0) -> SeitzOps:
+    """Seitz operators of ``cell`` as given, from ``spglib.get_symmetry``.
+
+    Args:
+        cell: validated structure arrays.
+        symprec: distance tolerance in Angstrom (pymatgen's default, 0.01).
+        angle_tolerance: angle tolerance in degrees.
+
+    Translations are snapped to the nearest fraction with denominator <= 120 when
+    within 1e-4 (spglib returns e.g. 0.49999998), so that grids can be made commensurate.
+    """
+    sym = spglib.get_symmetry(
+        (cell.lattice, cell.frac, cell.numbers), symprec=symprec, angle_tolerance=angle_tolerance
+    )
+    if sym is None:
+        raise RuntimeError(f"spglib found no symmetry: {spglib.get_error_message()}")
+    trans = np.mod(_snap_fractions(np.asarray(sym["translations"], dtype=float)), 1.0)
+    return SeitzOps(np.asarray(sym["rotations"], dtype=int), trans)
+
+
+def _snap_fractions(values: np.ndarray, max_den: int = 120, tol: float = 1e-4) -> np.ndarray:
+    out = values.copy()
+    for idx, v in np.ndenumerate(values):
+        f = Fraction(float(v)).limit_denominator(max_den)
+        if abs(float(f) - v) < tol:
+            out[idx] = float(f)
+    return out
+
+
+def patch_frame(ops: SeitzOps, origin: np.ndarray) -> SeitzOps:
+    """Express operators in a frame whose fractional origin is ``origin`` (3,).
+
+    t' = (R o + t - o) mod 1, so that x - o -> R (x - o) + t'.
+    """
+    origin = np.asarray(origin, dtype=float)
+    t_new = np.einsum("nij,j->ni", ops.rotations, origin) + ops.translations - origin
+    return SeitzOps(ops.rotations, np.mod(t_new, 1.0))
+
+
+def grid_map_coefficients(shape: tuple[int, int, int], ops: SeitzOps, tol: float = 1e-6):
+    """Integer form of the operators on a grid: index m -> A m + c (mod shape).
+
+    Returns:
+        A: (n_ops, 3, 3) int with A_ij = R_ij n_i / n_j; c: (n_ops, 3) int with c_i = t_i n_i.
+
+    Raises:
+        ValueError: when the grid is not commensurate with the operators.
+    """
+    n = np.asarray(shape, dtype=float)
+    a = ops.rotations * n[None, :, None] / n[None, None, :]
+    c = ops.translations * n[None, :]
+    if np.abs(a - np.rint(a)).max(initial=0) > tol or np.abs(c - np.rint(c)).max(initial=0) > tol:
+        raise ValueError(f"grid {tuple(shape)} is not commensurate with the {len(ops)} symmetry operators")
+    return np.rint(a).astype(np.int64), np.rint(c).astype(np.int64)
+
+
+def is_commensurate(shape: tuple[int, int, int], ops: SeitzOps) -> bool:
+    """True when every operator maps grid points onto grid points."""
+    try:
+        grid_map_coefficients(shape, ops)
+    except ValueError:
+        return False
+    return True
+
+
+def _mapped_flat_indices(shape, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """Flat index of the image of every grid point under one operator, shape ``shape``."""
+    idx = [np.arange(s, dtype=np.int64) for s in shape]
+    out = np.zeros(shape, dtype=np.int64)
+    for i in range(3):
+        comp = c[i] + sum(
+            a[i, j] * idx[j].reshape([-1 if k == j else 1 for k in range(3)]) for j in range(3)
+        )
+        out = out * shape[i] + np.mod(comp, shape[i])
+    return out
+
+
+def symmetrize(field: np.ndarray, ops: SeitzOps) -> np.ndarray:
+    """Exact space-group average of a periodic field on a commensurate grid.
+
+    f_sym(m) = (1/|G|) sum_g f(g m): an index permutation per operator, no interpolation.
+
+    Args:
+        field: (n0, n1, n2) array.
+        ops: operators of the cell the field lives on.
+
+    Returns:
+        (n0, n1, n2) float64 array, invariant under every operator to rounding.
+    """
+    field = np.asarray(field)
+    a, c = grid_map_coefficients(field.shape, ops)
+    flat = field.reshape(-1)
+    acc = np.zeros(field.shape, dtype=np.float64)
+    for k in range(len(ops)):
+        acc += flat[_mapped_flat_indices(field.shape, a[k], c[k])]
+    return acc / len(ops)
+
+
+def apply_op(field: np.ndarray, ops: SeitzOps, k: int) -> np.ndarray:
+    """The field pulled back by operator k: out(m) = field(g_k m). Invariant fields return themselves."""
+    a, c = grid_map_coefficients(field.shape, ops)
+    return np.asarray(field).reshape(-1)[_mapped_flat_indices(field.shape, a[k], c[k])]
+
+
+def grid_orbits(shape: tuple[int, int, int], ops: SeitzOps) -> tuple[np.ndarray, np.ndarray]:
+    """Orbit representatives and stabiliser counts of every grid point.
+
+    Returns:
+        rep: (n0, n1, n2) int64, the smallest flat index in the point's orbit; the
+            asymmetric unit is the set of points with ``rep == own flat index``.
+        stab: (n0, n1, n2) int64, the number of operators fixing the point (the second
+            paper's repetition count R_m); orbit size = len(ops) / stab.
+    """
+    a, c = grid_map_coefficients(shape, ops)
+    own = np.arange(int(np.prod(shape)), dtype=np.int64).reshape(shape)
+    rep = own.copy()
+    stab = np.zeros(shape, dtype=np.int64)
+    for k in range(len(ops)):
+        mapped = _mapped_flat_indices(shape, a[k], c[k])
+        np.minimum(rep, mapped, out=rep)
+        stab += mapped == own
+    return rep, stab
