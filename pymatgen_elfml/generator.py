@@ -18,7 +18,7 @@ class DensityGenerator:
     >>> from pymatgen.core import Lattice, Structure
     >>> al = Structure(Lattice.cubic(4.05), ["Al"] * 4, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
     >>> chg = DensityGenerator().sad(al, spacing=0.15)
-    >>> chg.data["total"].shape, round(chg.data["total"].mean(), 6)
+    >>> chg.data["total"].shape, round(float(chg.data["total"].mean()), 6)
     ((30, 30, 30), 52.0)
     """
 

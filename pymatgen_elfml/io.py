@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase import Atoms
 from pymatgen.core import DummySpecies, Element, Species, Structure
+from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.io.vasp.outputs import Chgcar, Elfcar, VolumetricData
 
 MIN_DISTANCE = 0.5  # Angstrom; closer atoms are rejected as overlapping
@@ -66,16 +68,14 @@ def to_structure(obj: Any) -> Structure:
             return Structure.from_file(path)
         except Exception as exc:  # pymatgen raises many types for bad files
             raise StructureError(f"could not read a structure from {path}: {exc}") from exc
-    if type(obj).__name__ == "Atoms" and hasattr(obj, "get_cell"):
+    if isinstance(obj, Atoms):
         return _atoms_to_structure(obj)
     raise StructureError(
         f"expected a pymatgen Structure, an ase.Atoms or a file path, got {type(obj).__name__}"
     )
 
 
-def _atoms_to_structure(atoms: Any) -> Structure:
-    from pymatgen.io.ase import AseAtomsAdaptor
-
+def _atoms_to_structure(atoms: Atoms) -> Structure:
     if not all(atoms.pbc):
         raise StructureError(f"ase.Atoms must be periodic in all three directions, pbc={atoms.pbc}")
     if not np.all(np.isfinite(atoms.positions)):

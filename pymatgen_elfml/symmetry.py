@@ -9,6 +9,7 @@ setting. A grid of shape (n0, n1, n2) holds point [i, j, k] at fractional
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -69,9 +70,11 @@ def seitz_ops(cell: Cell, symprec: float = 0.01, angle_tolerance: float = 5.0) -
     Translations are snapped to the nearest fraction with denominator <= 120 when
     within 1e-4 (spglib returns e.g. 0.49999998), so that grids can be made commensurate.
     """
-    sym = spglib.get_symmetry(
-        (cell.lattice, cell.frac, cell.numbers), symprec=symprec, angle_tolerance=angle_tolerance
-    )
+    with warnings.catch_warnings():  # spglib 2.x deprecation notice about its error handling
+        warnings.simplefilter("ignore", DeprecationWarning)
+        sym = spglib.get_symmetry(
+            (cell.lattice, cell.frac, cell.numbers), symprec=symprec, angle_tolerance=angle_tolerance
+        )
     if sym is None:
         raise RuntimeError(f"spglib found no symmetry: {spglib.get_error_message()}")
     trans = np.mod(_snap_fractions(np.asarray(sym["translations"], dtype=float)), 1.0)

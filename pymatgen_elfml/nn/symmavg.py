@@ -53,7 +53,9 @@ class SymmAvg3D(nn.Module):
         padded = F.pad(x, (0, 1, 0, 1, 0, 1), mode="circular")
         zeta = _base_grid(d, h, w, x.device)  # (d*h*w, 3), float64
         s = extent.to(torch.float64)
-        rot_inv = torch.linalg.inv(ops[:, :, :3, :3].to(torch.float64))  # (B, R, 3, 3)
+        eye = torch.eye(3, dtype=torch.float64, device=x.device)
+        valid = (mask > 0)[..., None, None]
+        rot_inv = torch.linalg.inv(torch.where(valid, ops[:, :, :3, :3].to(torch.float64), eye))  # (B, R, 3, 3)
         # M = S^-1 R^-1 S, b = S^-1 R^-1 t'
         m = rot_inv * s[:, None, None, :] / s[:, None, :, None]
         shift = torch.einsum("brij,brj->bri", rot_inv, ops[:, :, :3, 3].to(torch.float64)) / s[:, None, :]

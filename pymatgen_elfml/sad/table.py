@@ -8,6 +8,7 @@ from functools import lru_cache
 from importlib import resources
 
 import numpy as np
+from scipy.interpolate import CubicSpline
 
 TABLE_FILE = "proatoms_pbe0.npz"
 DQ = 0.01  # 1/Angstrom, spacing of the tabulated form factors
@@ -60,7 +61,15 @@ def form_factor(z: int, q: np.ndarray, sigma: float) -> np.ndarray:
         (...) form factor in electrons.
     """
     q_tab, f_tab = _form_factor_table(z, float(sigma))
-    return np.interp(np.abs(q), q_tab, f_tab, right=0.0)
+    q = np.abs(np.asarray(q, dtype=float))
+    out = _form_factor_spline(z, float(sigma))(np.minimum(q, q_tab[-1]))
+    out[q > q_tab[-1]] = 0.0
+    return out
+
+
+@lru_cache(maxsize=256)
+def _form_factor_spline(z: int, sigma: float) -> CubicSpline:
+    return CubicSpline(*_form_factor_table(z, sigma))
 
 
 @lru_cache(maxsize=256)

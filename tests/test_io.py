@@ -1,0 +1,61 @@
+"""Bad input is rejected with a clear message; files are written atomically."""
+
+import numpy as np
+import pytest
+from ase import Atoms
+from pymatgen.core import DummySpecies, Lattice, Structure
+from pymatgen.io.vasp.outputs import Chgcar
+
+from pymatgen_elfml.generator import DensityGenerator
+from pymatgen_elfml.io import StructureError, load_cell, write_atomic
+
+
+@pytest.mark.parametrize(
+    "make,match",
+    [
+        (lambda: Structure(Lattice.cubic(4), [{"Cu": 0.5, "Au": 0.5}], [[0, 0, 0]]), "partial occupancy"),
+        (lambda: Structure(Lattice.cubic(4), [DummySpecies("X")], [[0, 0, 0]]), "dummy or unknown"),
+        (lambda: Structure(Lattice.cubic(4), [], []), "empty"),
+        (lambda: Structure(Lattice.cubic(4), ["Cu", "Cu"], [[0, 0, 0], [0.05, 0, 0]]), "overlapping"),
+        (lambda: Structure(Lattice.cubic(0.4), ["H"], [[0, 0, 0]]), "overlap"),
+        (lambda: Structure(Lattice.cubic(4), ["Cu"], [[np.nan, 0, 0]]), "NaN"),
+        (lambda: Structure(Lattice.cubic(6), ["Rf"], [[0, 0, 0]]), "outside the supported range"),
+        (lambda: Atoms("Cu2", positions=[[0, 0, 0], [np.nan, 0, 0]], cell=np.eye(3) * 4, pbc=True), "NaN"),
+        (lambda: Atoms("Cu", cell=np.eye(3) * 4, pbc=False), "periodic"),
+        (lambda: 42, "expected a pymatgen Structure"),
+    ],
+)
+def test_bad_structures_are_rejected(make, match):
+    with pytest.raises(StructureError, match=match):
+        load_cell(make())
+
+
+def test_missing_and_unreadable_files(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_cell(tmp_path / "nope.vasp")
+    junk = tmp_path / "POSCAR"
+    junk.write_text("this is not a structure\n")
+    with pytest.raises(StructureError, match="could not read"):
+        load_cell(junk)
+
+
+def test_write_atomic_leaves_nothing_on_failure(tmp_path, NiAl, monkeypatch):
+    chg = DensityGenerator().sad(NiAl, spacing=0.3)
+
+    def broken(self, name, *args, **kwargs):
+        with open(name, "w") as fh:
+            fh.write("half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(Chgcar, "write_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        write_atomic(chg, tmp_path / "CHGCAR")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_write_atomic_replaces_an_existing_file(tmp_path, NiAl):
+    target = tmp_path / "CHGCAR"
+    target.write_text("old")
+    write_atomic(DensityGenerator().sad(NiAl, spacing=0.3), target)
+    assert Chgcar.from_file(target).data["total"].mean() == pytest.approx(41, rel=1e-6)
+    assert [p.name for p in tmp_path.iterdir()] == ["CHGCAR"]
