@@ -47,33 +47,34 @@ def load_table() -> RadialTable:
         raise RuntimeError(f"the shipped radial density table {path} is missing or corrupted: {exc}") from exc
 
 
-def form_factor(z: int, q: np.ndarray, sigma: float) -> np.ndarray:
+def form_factor(z: int, q: np.ndarray, sigma: float, applied: float = 0.0) -> np.ndarray:
     """Fourier transform of the Gaussian-smoothed free-atom density.
 
-    f_Z(q) = exp(-sigma^2 q^2 / 2) * 4 pi int rho_Z(r) r^2 sin(q r)/(q r) dr, so f_Z(0) = Z.
+    f_Z(q) = exp(-(sigma^2 - applied^2) q^2 / 2) * 4 pi int rho_Z(r) r^2 sin(q r)/(q r) dr,
+    so f_Z(0) = Z; zero where sigma * q > 7.5 (the full smoothing has made it < 1e-12 Z).
 
     Args:
         z: atomic number.
         q: (...) wavevector magnitudes |G| in 1/Angstrom (G includes the 2 pi).
-        sigma: Gaussian smoothing width in Angstrom (> 0).
+        sigma: total Gaussian smoothing width in Angstrom (> 0).
+        applied: the part of the smoothing (Angstrom, <= sigma) that the caller applies itself.
 
     Returns:
         (...) form factor in electrons.
     """
-    q_tab, f_tab = _form_factor_table(z, float(sigma))
+    if not 0 <= applied <= sigma:
+        raise ValueError(f"need 0 <= applied ({applied}) <= sigma ({sigma})")
     q = np.abs(np.asarray(q, dtype=float))
-    out = _form_factor_spline(z, float(sigma))(np.minimum(q, q_tab[-1]))
-    out[q > q_tab[-1]] = 0.0
+    q_max = GAUSS_CUTOFF / sigma
+    out = _raw_form_factor_spline(z, float(sigma))(np.minimum(q, q_max))
+    out *= np.exp(-0.5 * (sigma**2 - applied**2) * q**2)
+    out[q > q_max] = 0.0
     return out
 
 
 @lru_cache(maxsize=256)
-def _form_factor_spline(z: int, sigma: float) -> CubicSpline:
-    return CubicSpline(*_form_factor_table(z, sigma))
-
-
-@lru_cache(maxsize=256)
-def _form_factor_table(z: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+def _raw_form_factor_spline(z: int, sigma: float) -> CubicSpline:
+    """Cubic spline of the unsmoothed form factor on [0, 7.5 / sigma] 1/Angstrom."""
     if sigma <= 0:
         raise ValueError(f"sigma must be positive, got {sigma} A")
     table = load_table()
@@ -88,7 +89,7 @@ def _form_factor_table(z: int, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     for start in range(0, q.size, 512):
         qs = q[start : start + 512]
         f[start : start + 512] = np.sinc(np.outer(qs, r) / np.pi) @ weights
-    return q, f * np.exp(-0.5 * (sigma * q) ** 2)
+    return CubicSpline(q, f)
 
 
 def smoothed_radial_density(z: int, r: np.ndarray, sigma: float) -> np.ndarray:
@@ -97,7 +98,8 @@ def smoothed_radial_density(z: int, r: np.ndarray, sigma: float) -> np.ndarray:
     Inverse transform of ``form_factor``: (1 / 2 pi^2) int f(q) q^2 sin(q r)/(q r) dq.
     Used for real-space checks of the reciprocal-space rasterizer.
     """
-    q, f = _form_factor_table(z, float(sigma))
+    q = np.arange(0.0, GAUSS_CUTOFF / sigma + DQ, DQ)
+    f = form_factor(z, q, sigma)
     r = np.asarray(r, dtype=float)
     w = np.gradient(q) * q**2 * f / (2.0 * np.pi**2)
     return np.sinc(np.outer(r.ravel(), q) / np.pi) @ w
