@@ -29,8 +29,8 @@ class InferenceSettings:
     """
 
     mode: Literal["auto", "whole", "patches"] = "auto"
-    patch_size: int = 32
-    halo: int = 16
+    patch_size: int = 48
+    halo: int = 8
     batch_size: int = 4
     max_whole_voxels: int = 96**3
 

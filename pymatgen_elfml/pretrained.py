@@ -48,8 +48,8 @@ class ModelSpec:
     arch: UNetConfig = field(default_factory=UNetConfig)
     native_spacing: float = NATIVE_SPACING
     sad_sigma: float = SAD_SIGMA
-    patch_size: int = 32
-    halo: int = 16
+    patch_size: int = 48
+    halo: int = 8
     trained: bool = False
     description: str = "randomly initialised"
 

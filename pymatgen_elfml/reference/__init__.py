@@ -1,0 +1,1 @@
+"""Reference data for training: small metal structure sets for DFT (GPAW) ELF and density."""

@@ -1,0 +1,69 @@
+"""``python -m pymatgen_elfml.reference build --structures SET --out DIR --workers N``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _one(job_path: str, out: str) -> int:
+    """Worker: compute one structure and write its record (called by ``build``)."""
+    from pymatgen.core import Structure
+
+    from pymatgen_elfml.reference.engine import ReferenceError, ReferenceSettings, compute_reference
+    from pymatgen_elfml.reference.store import Record, write_record
+
+    job = json.loads(Path(job_path).read_text())
+    cand = job["candidate"]
+    structure = Structure.from_dict(cand["structure"])
+    try:
+        elf, rho, meta = compute_reference(structure, ReferenceSettings(**job["settings"]),
+                                           txt=str(Path(out) / "logs" / f"{cand['id']}.txt"))
+    except ReferenceError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    labels = {k: v for k, v in cand.items() if k != "structure"}
+    write_record(Path(out) / "records" / f"{cand['id']}.npz", Record(cand["id"], structure, elf, rho, {**meta, **labels}))
+    return 0
+
+
+def _candidates(spec: str):
+    from pymatgen_elfml.reference import structures
+
+    if Path(spec).is_file():
+        return structures.read_set(spec)
+    sets = {"elemental": structures.elemental_set, "binary": structures.binary_set,
+            "random": lambda: structures.random_set(200), "all": structures.all_candidates}
+    if spec not in sets:
+        raise SystemExit(f"--structures must be a set file or one of {sorted(sets)}, got {spec!r}")
+    return sets[spec]()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.reference")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="compute reference fields for a structure set (resumable)")
+    b.add_argument("--structures", required=True, help="set file (JSON) or elemental|binary|random|all")
+    b.add_argument("--out", required=True)
+    b.add_argument("--workers", type=int, default=1)
+    b.add_argument("--timeout", type=float, default=900.0, help="per-structure limit in seconds")
+    b.add_argument("--limit", type=int, default=None, help="compute at most this many new structures")
+    b.add_argument("--retry-failed", action="store_true")
+    one = sub.add_parser("one", help=argparse.SUPPRESS)
+    one.add_argument("job")
+    one.add_argument("out")
+    args = parser.parse_args(argv)
+    if args.command == "one":
+        return _one(args.job, args.out)
+    from pymatgen_elfml.reference.build import build
+
+    counts = build(_candidates(args.structures), args.out, workers=args.workers, timeout_s=args.timeout,
+                   limit=args.limit, retry_failed=args.retry_failed)
+    print(json.dumps(counts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Resumable, parallel builder of a reference dataset: one GPAW process per structure.
+
+Layout of an output folder::
+
+    DIR/records/<id>.npz     one record per finished structure (``store.write_record``)
+    DIR/manifest.jsonl       one JSON line per finished structure (id, labels, grid, sha256, wall time)
+    DIR/failures.jsonl       one JSON line per failed structure (reason)
+    DIR/logs/<id>.txt        GPAW's log of the last attempt
+
+Only this parent process writes the manifest; each worker is a fresh Python process
+(``python -m pymatgen_elfml.reference one ...``) with one BLAS thread, killed at the time limit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from pymatgen_elfml.reference.engine import ReferenceSettings
+from pymatgen_elfml.reference.store import sha256_file
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """All complete JSON lines of a file (a torn last line from a crash is ignored)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def _append_jsonl(path: Path, row: dict) -> None:
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def _start(candidate, out: Path, settings: ReferenceSettings, scratch: Path) -> subprocess.Popen:
+    job = scratch / f"{candidate.id}.json"
+    job.write_text(json.dumps({"candidate": candidate_to_dict(candidate), "settings": asdict(settings)}))
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "pymatgen_elfml.reference", "one", str(job), str(out)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def candidate_to_dict(candidate) -> dict:
+    return {**{k: getattr(candidate, k) for k in ("id", "family", "prototype", "formula", "volume_ratio", "split_key")},
+            "structure": candidate.structure.as_dict()}
+
+
+def build(candidates, out: str | os.PathLike, settings: ReferenceSettings = ReferenceSettings(), workers: int = 1,
+          timeout_s: float = 900.0, limit: int | None = None, retry_failed: bool = False,
+          progress: bool = True) -> dict:
+    """Compute every candidate not yet in ``out``'s manifest.
+
+    Args:
+        candidates: objects with ``id``, ``structure`` and the labels of ``structures.Candidate``.
+        out: dataset folder (created).
+        settings: GPAW settings (recorded per structure).
+        workers: concurrent GPAW processes (one core each).
+        timeout_s: per-structure wall-time limit in seconds; the process is killed past it.
+        limit: stop after starting this many new structures.
+        retry_failed: also retry structures listed in failures.jsonl.
+
+    Returns:
+        counts {"done", "failed", "skipped"} of this call.
+    """
+    out = Path(out)
+    (out / "records").mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+    done = {row["id"] for row in read_jsonl(out / "manifest.jsonl")}
+    failed = set() if retry_failed else {row["id"] for row in read_jsonl(out / "failures.jsonl")}
+    todo = [c for c in candidates if c.id not in done and c.id not in failed][:limit]
+    counts = {"done": 0, "failed": 0, "skipped": len(candidates) - len(todo)}
+    running: dict = {}
+    bar = tqdm(total=len(todo), desc="reference", unit="structure", disable=not progress)
+    with tempfile.TemporaryDirectory(prefix="elfml-ref-") as scratch:
+        queue = list(todo)
+        while queue or running:
+            while queue and len(running) < workers:
+                cand = queue.pop(0)
+                running[cand.id] = (cand, _start(cand, out, settings, Path(scratch)), time.monotonic())
+            time.sleep(0.2)
+            for cid, (cand, proc, t0) in list(running.items()):
+                elapsed = time.monotonic() - t0
+                if proc.poll() is None and elapsed < timeout_s:
+                    continue
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+                    reason = f"timeout after {timeout_s:.0f} s"
+                else:
+                    reason = (proc.stderr.read() or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
+                    reason = reason[0] if proc.returncode else None
+                del running[cid]
+                bar.update(1)
+                record = out / "records" / f"{cid}.npz"
+                if reason is None and record.is_file():
+                    _append_jsonl(out / "manifest.jsonl", _manifest_row(cand, record, elapsed))
+                    counts["done"] += 1
+                else:
+                    _append_jsonl(out / "failures.jsonl", {"id": cid, "reason": reason or "no record written",
+                                                           "wall_time_s": elapsed})
+                    counts["failed"] += 1
+                bar.set_postfix(done=counts["done"], failed=counts["failed"])
+    bar.close()
+    return counts
+
+
+def _manifest_row(cand, record: Path, elapsed: float) -> dict:
+    from pymatgen_elfml.reference.store import read_record
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    rec = read_record(record)
+    return {
+        **{k: v for k, v in candidate_to_dict(cand).items() if k != "structure"},
+        "spacegroup": SpacegroupAnalyzer(cand.structure).get_space_group_number(),
+        "n_atoms": len(cand.structure),
+        "grid": list(rec.elf.shape),
+        "settings": rec.meta["settings"],
+        "energy_eV": rec.meta["energy_eV"],
+        "n_valence": rec.meta["n_valence"],
+        "wall_time_s": rec.meta["wall_time_s"],
+        "process_time_s": elapsed,
+        "gpaw_version": rec.meta["gpaw_version"],
+        "file": f"records/{record.name}",
+        "sha256": sha256_file(record),
+    }

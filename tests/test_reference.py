@@ -1,0 +1,92 @@
+"""Reference engine (GPAW), record storage and the resumable builder."""
+
+import json
+from dataclasses import dataclass
+
+import numpy as np
+import pytest
+from pymatgen.core import Lattice, Structure
+
+from pymatgen_elfml.reference.engine import ReferenceSettings, kpoint_mesh, reference_grid
+from pymatgen_elfml.reference.store import Record, RecordError, read_record, sha256_file, write_record
+
+
+@dataclass(frozen=True)
+class Cand:
+    id: str
+    structure: Structure
+    family: str = "elemental"
+    prototype: str = "fcc"
+    formula: str = ""
+    volume_ratio: float = 1.0
+    split_key: str = ""
+
+
+def al_fcc() -> Structure:
+    return Structure(Lattice.from_parameters(2.864, 2.864, 2.864, 60, 60, 60), ["Al"], [[0, 0, 0]])
+
+
+def na_bcc_compressed() -> Structure:
+    a = 4.23 * 0.6 ** (1 / 3)  # V/V0 = 0.6
+    return Structure(Lattice.from_parameters(*([a * 3**0.5 / 2] * 3), 109.4712206, 109.4712206, 109.4712206), ["Na"], [[0, 0, 0]])
+
+
+def test_kpoint_mesh_and_grid():
+    s = al_fcc()
+    assert kpoint_mesh(s.lattice.matrix, 0.3) == (9, 9, 9)
+    shape = reference_grid(s, ReferenceSettings())
+    assert all(n % 8 == 0 for n in shape) and max(np.array(s.lattice.abc) / shape) <= 0.1
+
+
+def test_record_round_trip_and_checksum(tmp_path):
+    rng = np.random.default_rng(0)
+    elf = rng.random((8, 8, 16))
+    rho = np.exp(rng.normal(size=(8, 8, 16)) * 3) - 0.05  # PAW densities can be slightly negative
+    path = tmp_path / "x.npz"
+    digest = write_record(path, Record("x", al_fcc(), elf, rho, {"energy_eV": -3.0}))
+    rec = read_record(path, sha256=digest)
+    assert rec.id == "x" and rec.meta["energy_eV"] == -3.0 and rec.structure == al_fcc()
+    assert np.abs(rec.elf - elf).max() <= 0.5 / 65535 + 1e-7
+    np.testing.assert_allclose(rec.rho, rho, rtol=1e-7)
+    path.write_bytes(path.read_bytes()[:-10])
+    with pytest.raises(RecordError, match="checksum"):
+        read_record(path, sha256=digest)
+    with pytest.raises(RecordError, match="unreadable"):
+        read_record(path)
+
+
+gpaw = pytest.importorskip("gpaw", reason="GPAW is installed by .ci/run; see README")
+
+
+@pytest.mark.slow
+def test_gpaw_reference_al_and_compressed_na_through_the_builder(tmp_path):
+    from pymatgen_elfml.reference.build import build, read_jsonl
+
+    cands = [Cand("al-fcc", al_fcc()), Cand("na-bcc-v0.6", na_bcc_compressed(), prototype="bcc", volume_ratio=0.6)]
+    counts = build(cands, tmp_path, workers=2, timeout_s=600, progress=False)
+    assert counts == {"done": 2, "failed": 0, "skipped": 0}, (tmp_path / "failures.jsonl").read_text() if counts["failed"] else ""
+    rows = {r["id"]: r for r in read_jsonl(tmp_path / "manifest.jsonl")}
+    for cid, valence in (("al-fcc", 3), ("na-bcc-v0.6", 7)):  # GPAW's Na setup has 2p6 3s1 in valence
+        row = rows[cid]
+        rec = read_record(tmp_path / row["file"], sha256=row["sha256"])
+        assert row["n_valence"] == valence
+        assert rec.elf.min() >= 0 and rec.elf.max() <= 1 and np.all(np.isfinite(rec.elf))
+        electrons = rec.rho.astype(float).sum() * rec.structure.volume / rec.rho.size
+        assert electrons == pytest.approx(valence, rel=2e-3)
+        assert row["wall_time_s"] > 0 and row["settings"]["ecut"] == 300.0
+    # Al: interstitial ELF is electron-gas like (paper/DESIGN: ~0.5 away from atoms)
+    al = read_record(tmp_path / rows["al-fcc"]["file"])
+    assert 0.3 < float(np.median(al.elf)) < 0.7
+    # resumable: a second call computes nothing
+    assert build(cands, tmp_path, workers=2, progress=False) == {"done": 0, "failed": 0, "skipped": 2}
+
+
+@pytest.mark.slow
+def test_builder_records_failures_and_timeouts(tmp_path):
+    from pymatgen_elfml.reference.build import build, read_jsonl
+
+    counts = build([Cand("al-timeout", al_fcc())], tmp_path, workers=1, timeout_s=0.5, progress=False)
+    assert counts["failed"] == 1
+    assert "timeout" in read_jsonl(tmp_path / "failures.jsonl")[0]["reason"]
+    assert not (tmp_path / "records" / "al-timeout.npz").exists()
+    assert json.dumps(read_jsonl(tmp_path / "manifest.jsonl")) == "[]"
