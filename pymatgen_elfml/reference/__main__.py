@@ -29,6 +29,18 @@ def _one(job_path: str, out: str) -> int:
     return 0
 
 
+def _plan(out: str) -> int:
+    from pymatgen_elfml.reference import structures
+    from pymatgen_elfml.reference.build import priority_order
+
+    candidates = priority_order(structures.all_candidates())
+    structures.write_set(candidates, out)
+    splits = structures.assign_splits(candidates)
+    Path(out).with_name("splits.json").write_text(json.dumps(splits, indent=0, sort_keys=True))
+    print(f"wrote {len(candidates)} candidates to {out}")
+    return 0
+
+
 def _candidates(spec: str):
     from pymatgen_elfml.reference import structures
 
@@ -51,12 +63,16 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--timeout", type=float, default=900.0, help="per-structure limit in seconds")
     b.add_argument("--limit", type=int, default=None, help="compute at most this many new structures")
     b.add_argument("--retry-failed", action="store_true")
+    plan = sub.add_parser("plan", help="write a structure set file in priority order, with its splits")
+    plan.add_argument("--out", required=True, help="set file to write (JSON); splits go beside it")
     one = sub.add_parser("one", help=argparse.SUPPRESS)
     one.add_argument("job")
     one.add_argument("out")
     args = parser.parse_args(argv)
     if args.command == "one":
         return _one(args.job, args.out)
+    if args.command == "plan":
+        return _plan(args.out)
     from pymatgen_elfml.reference.build import build
 
     counts = build(_candidates(args.structures), args.out, workers=args.workers, timeout_s=args.timeout,

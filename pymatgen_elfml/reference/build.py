@@ -28,6 +28,25 @@ from pymatgen_elfml.reference.engine import ReferenceSettings
 from pymatgen_elfml.reference.store import sha256_file
 
 
+def priority_order(candidates) -> list:
+    """Interleave families (elemental, binary, random, ...) so that any finished prefix covers all.
+
+    Within a family the given order is kept (cheapest elements first), except that smaller
+    cells come first; the round robin takes two elemental structures per binary and random one.
+    """
+    families: dict[str, list] = {}
+    for cand in candidates:
+        families.setdefault(cand.family, []).append(cand)
+    queues = [sorted(group, key=lambda c: len(c.structure)) for group in families.values()]
+    weights = [2 if group[0].family == "elemental" else 1 for group in queues]
+    out = []
+    while any(queues):
+        for queue, weight in zip(queues, weights):
+            out.extend(queue[:weight])
+            del queue[:weight]
+    return out
+
+
 def read_jsonl(path: Path) -> list[dict]:
     """All complete JSON lines of a file (a torn last line from a crash is ignored)."""
     if not path.is_file():

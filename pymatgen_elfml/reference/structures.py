@@ -23,14 +23,14 @@ import os
 import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from pymatgen.core import Composition, Element, Lattice, Structure
+from pymatgen.core import Element, Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from pymatgen.symmetry.groups import SpaceGroup
 
@@ -56,7 +56,6 @@ CLOSE_PACKING = math.pi / (3.0 * math.sqrt(2.0))  # 0.7405
 RANDOM_PACKING = 0.68
 MIN_DISTANCE_FACTOR = 0.8  # random cells: d_ij >= 0.8 (r_i + r_j) at V0
 
-_T, _S = 1.0 / 3.0, 2.0 / 3.0
 # space group -> (crystal system, Wyckoff sites "m:x,y,z" with m the multiplicity in the
 # primitive cell and x/y/z free coordinates), in pymatgen's default settings
 _WYCKOFF = {
@@ -109,17 +108,14 @@ class Candidate:
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-serialisable dict (the structure as ``Structure.as_dict()``)."""
-        return {
-            "id": self.id, "family": self.family, "prototype": self.prototype,
-            "formula": self.formula, "volume_ratio": self.volume_ratio,
-            "split_key": self.split_key, "structure": self.structure.as_dict(),
-        }  # fmt: skip
+        return {**{f.name: getattr(self, f.name) for f in fields(self)}, "structure": self.structure.as_dict()}
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Candidate:
         """Inverse of :meth:`as_dict`."""
-        fields = {k: d[k] for k in ("id", "family", "prototype", "formula", "split_key")}
-        return cls(volume_ratio=float(d["volume_ratio"]), structure=Structure.from_dict(d["structure"]), **fields)
+        kw = {f.name: d[f.name] for f in fields(cls)}
+        kw.update(volume_ratio=float(kw["volume_ratio"]), structure=Structure.from_dict(kw["structure"]))
+        return cls(**kw)
 
 
 @lru_cache(maxsize=None)
@@ -152,9 +148,10 @@ def _elemental(prototype: str, d: float) -> tuple[Lattice, list[int], list[tuple
     if prototype == "sc":
         return Lattice.cubic(d), [0], [(0, 0, 0)]
     if prototype == "hcp":
-        return Lattice.hexagonal(d, d * math.sqrt(8.0 / 3.0)), [0, 0], [(_T, _S, 0.25), (_S, _T, 0.75)]
+        coords = [(1 / 3, 2 / 3, 0.25), (2 / 3, 1 / 3, 0.75)]
+        return Lattice.hexagonal(d, d * math.sqrt(8.0 / 3.0)), [0, 0], coords
     if prototype == "dhcp":  # ABAC stacking, four close-packed layers per c
-        coords = [(0, 0, 0), (_T, _S, 0.25), (0, 0, 0.5), (_S, _T, 0.75)]
+        coords = [(0, 0, 0), (1 / 3, 2 / 3, 0.25), (0, 0, 0.5), (2 / 3, 1 / 3, 0.75)]
         return Lattice.hexagonal(d, 2.0 * d * math.sqrt(8.0 / 3.0)), [0] * 4, coords
     raise ValueError(f"unknown elemental prototype {prototype!r}; expected one of {ELEMENTAL_PROTOTYPES}")
 
@@ -263,8 +260,8 @@ def binary_set(
         for proto in prototypes:
             for r in volume_ratios:
                 s = prototype_structure(proto, [a, b], r)
-                counts = s.composition
-                name = "".join(f"{el}{int(counts[el]) if counts[el] > 1 else ''}" for el in (a, b))
+                comp = s.composition.reduced_composition
+                name = "".join(f"{el}{int(comp[el]) if comp[el] > 1 else ''}" for el in (a, b))
                 out.append(_candidate(f"bin-{name}-{proto}-v{r:.2f}", "binary", proto, r, s))
     return out
 
@@ -297,7 +294,7 @@ def _random_sites(sg: int, max_atoms: int, rng: np.random.Generator) -> list[tup
         if not ok:
             break
         mult, rep = ok[int(rng.integers(len(ok)))]
-        if not any(v in "xyz" for v in rep):
+        if not set(rep) & set("xyz"):
             sites.remove((mult, rep))  # a fixed site can be occupied once
         chosen.append((mult, [float(rng.random()) if v in "xyz" else float(Fraction(v)) for v in rep]))
         budget -= mult
@@ -328,6 +325,7 @@ def _random_structure(elements: Sequence[str], max_atoms: int, rng: np.random.Ge
     sg = groups[int(rng.integers(len(groups)))]
     sites = _random_sites(sg, max_atoms, rng)
     n_species = 1 if len(sites) == 1 or rng.random() < 0.2 else int(rng.integers(2, len(sites) + 1))
+    n_species = min(n_species, len(elements))
     picked = list(rng.choice(len(elements), size=n_species, replace=False))
     picked += list(rng.choice(picked, size=len(sites) - n_species))
     orbits = [_orbit(sg, frac) for _, frac in sites]

@@ -1,0 +1,5 @@
+compiler = 'g++'
+fftw = True
+scalapack = False
+libraries += ['fftw3', 'openblas']
+mpi = False
