@@ -65,6 +65,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--retry-failed", action="store_true")
     plan = sub.add_parser("plan", help="write a structure set file in priority order, with its splits")
     plan.add_argument("--out", required=True, help="set file to write (JSON); splits go beside it")
+    sheet = sub.add_parser("datasheet", help="write DIR/README.md from the manifest")
+    sheet.add_argument("folder")
+    sheet.add_argument("--convergence", help="JSON written by benchmarks/reference_convergence.py")
     one = sub.add_parser("one", help=argparse.SUPPRESS)
     one.add_argument("job")
     one.add_argument("out")
@@ -73,6 +76,12 @@ def main(argv: list[str] | None = None) -> int:
         return _one(args.job, args.out)
     if args.command == "plan":
         return _plan(args.out)
+    if args.command == "datasheet":
+        from pymatgen_elfml.reference.datasheet import write_datasheet
+
+        conv = json.loads(Path(args.convergence).read_text()) if args.convergence else None
+        print("wrote", write_datasheet(args.folder, conv))
+        return 0
     from pymatgen_elfml.reference.build import build
 
     counts = build(_candidates(args.structures), args.out, workers=args.workers, timeout_s=args.timeout,

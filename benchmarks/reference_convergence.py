@@ -1,0 +1,57 @@
+"""Convergence of the reference settings: ELF and density at the production settings vs tighter ones.
+
+Same real-space grid; tighter = 450 eV cutoff and k-spacing 0.2 1/A. Reports max and mean
+|dELF| on the whole cell and more than 1 A from every nucleus (GPAW's ELF near nuclei comes
+from the pseudo-density and is not physical there), and the relative density change.
+
+    python benchmarks/reference_convergence.py       # ~5 min on 2 cores
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+
+import numpy as np
+
+from common import save
+from pymatgen_elfml.reference.engine import ReferenceSettings, compute_reference
+from pymatgen_elfml.reference.structures import prototype_structure
+
+CASES = [("Al", "fcc", 1.0), ("Na", "bcc", 0.6), ("Cu", "fcc", 1.0), ("Mg", "hcp", 0.7)]
+
+
+def far_from_nuclei(structure, shape, cutoff: float = 1.0) -> np.ndarray:
+    """(n0, n1, n2) mask of grid points more than ``cutoff`` Angstrom from every nucleus."""
+    frac = np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), -1).reshape(-1, 3)
+    dist = np.full(len(frac), np.inf)
+    for site in structure:
+        d = frac - site.frac_coords
+        d -= np.round(d)
+        dist = np.minimum(dist, np.linalg.norm(d @ structure.lattice.matrix, axis=1))
+    return (dist > cutoff).reshape(shape)
+
+
+def main() -> None:
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    base = ReferenceSettings()
+    tight = replace(base, ecut=450.0, kspacing=0.2)
+    rows = {}
+    for element, proto, vr in CASES:
+        s = prototype_structure(proto, [element], vr)
+        e0, r0, m0 = compute_reference(s, base)
+        e1, r1, m1 = compute_reference(s, tight)
+        far = far_from_nuclei(s, e0.shape)
+        d = np.abs(e0 - e1)
+        rows[f"{element} {proto} V/V0={vr}"] = {
+            "max_dELF": float(d.max()), "mean_dELF": float(d.mean()),
+            "max_dELF_far": float(d[far].max()), "mean_dELF_far": float(d[far].mean()),
+            "rel_drho_max": float(np.abs(r0 - r1).max() / np.abs(r1).max()),
+            "time_production_s": m0["wall_time_s"], "time_tight_s": m1["wall_time_s"],
+        }
+        print(element, proto, vr, {k: round(v, 4) for k, v in rows[f"{element} {proto} V/V0={vr}"].items()}, flush=True)
+    print("wrote", save("reference_convergence", {"production": vars(base), "tight": vars(tight), "cases": rows}))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""Where triplets come from: reference dataset folders (records + manifest) and VASP run folders."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+from pymatgen.io.vasp.outputs import Chgcar, Elfcar
+
+from pymatgen_elfml import io
+from pymatgen_elfml.data.triplets import Triplet, make_triplet
+from pymatgen_elfml.reference.build import read_jsonl
+from pymatgen_elfml.reference.store import read_record
+
+
+def from_reference(folder: str | Path) -> Iterator[Triplet]:
+    """Triplets of a reference dataset folder, each record checked against its manifest sha256."""
+    folder = Path(folder)
+    splits_path = folder / "splits.json"
+    splits = json.loads(splits_path.read_text()) if splits_path.is_file() else {}
+    for row in read_jsonl(folder / "manifest.jsonl"):
+        rec = read_record(folder / row["file"], sha256=row["sha256"])
+        labels = {"source": f"reference:{folder.name}", "split": splits.get(rec.id),
+                  **{k: row.get(k) for k in ("family", "prototype", "formula", "volume_ratio", "split_key")}}
+        yield make_triplet(rec.id, rec.structure, rec.elf, rec.rho, labels)
+
+
+def _first(folder: Path, names: tuple[str, ...]) -> Path | None:
+    for name in names:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def is_vasp_run(folder: Path) -> bool:
+    """A folder with an ELFCAR (optionally .gz)."""
+    return _first(Path(folder), ("ELFCAR",)) is not None
+
+
+def from_vasp_run(folder: str | Path, stem: str | None = None) -> Triplet:
+    """One VASP run folder: the structure from CONTCAR, POSCAR or the ELFCAR header; ELF from
+    ELFCAR (mean of the two spin blocks when present); density from CHGCAR (rho * V / V), if present.
+
+    Raises:
+        FileNotFoundError: no ELFCAR.
+        ValueError: CHGCAR and ELFCAR on different grids or structures.
+    """
+    folder = Path(folder)
+    elf_path = _first(folder, ("ELFCAR",))
+    if elf_path is None:
+        raise FileNotFoundError(f"no ELFCAR in {folder}")
+    elfcar = Elfcar.from_file(elf_path)
+    poscar = _first(folder, ("CONTCAR", "POSCAR"))
+    structure = io.to_structure(poscar) if poscar is not None else elfcar.structure
+    elf = io.elf_from_elfcar(elfcar)
+    rho = None
+    chg_path = _first(folder, ("CHGCAR",))
+    if chg_path is not None:
+        chgcar = Chgcar.from_file(chg_path)
+        if not chgcar.structure.matches(structure):
+            raise ValueError(f"{chg_path} and {elf_path} hold different structures")
+        rho = io.density_from_chgcar(chgcar)
+    labels = {"source": f"vasp:{folder.name}", "elfcar_blocks": sorted(elfcar.data)}
+    return make_triplet(stem or folder.name, structure, elf, rho, labels)

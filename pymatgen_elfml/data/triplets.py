@@ -1,0 +1,125 @@
+"""The first paper's file format: ``stem_sad.npy``, ``stem_elf.npy``, ``stem_sym.npy`` (+ density).
+
+For each structure ``stem`` a folder holds
+
+- ``stem_sad.npy``: (n0, n1, n2) float32 SAD in e/Angstrom^3 on the ELF's grid;
+- ``stem_elf.npy``: (n0, n1, n2) float32 ELF;
+- ``stem_sym.npy``: (R, 4, 4) float64 Seitz matrices [[R, t], [0, 1]] of the cell as given;
+- ``stem_rho.npy``: (n0, n1, n2) float32 valence density in e/Angstrom^3 (when known);
+- ``stem_meta.json``: structure (pymatgen dict), SAD smoothing, source, labels.
+
+Every file is written to a temporary name and renamed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from pymatgen.core import Structure
+
+from pymatgen_elfml import io, symmetry
+from pymatgen_elfml.grid import voxel_spacing
+from pymatgen_elfml.pretrained import SAD_SIGMA
+from pymatgen_elfml.sad import sad_density
+from pymatgen_elfml.sad.rasterize import MIN_SIGMA_VOXELS
+
+
+@dataclass(frozen=True)
+class Triplet:
+    """One sample: SAD input, ELF target, Seitz operators, optional density, metadata."""
+
+    stem: str
+    sad: np.ndarray
+    elf: np.ndarray
+    sym: np.ndarray
+    rho: np.ndarray | None
+    meta: dict
+
+
+def sad_sigma_for(lattice: np.ndarray, shape: tuple[int, int, int]) -> float:
+    """The models' SAD smoothing (0.2 A), widened to 1.5 voxels on coarse grids."""
+    return max(SAD_SIGMA, MIN_SIGMA_VOXELS * float(voxel_spacing(lattice, shape).max()))
+
+
+def make_triplet(stem: str, structure: Structure, elf: np.ndarray, rho: np.ndarray | None = None,
+                 labels: dict | None = None) -> Triplet:
+    """Build the SAD and Seitz operators for a structure whose ELF (and density) are known.
+
+    Args:
+        stem: file stem (filesystem-safe id).
+        structure: the structure the fields belong to.
+        elf: (n0, n1, n2) ELF on the structure's grid.
+        rho: (n0, n1, n2) valence density in e/Angstrom^3, or None.
+        labels: extra metadata (source, split, ...).
+    """
+    cell = io.validate(structure)
+    shape = tuple(np.shape(elf))
+    if rho is not None and np.shape(rho) != shape:
+        raise ValueError(f"{stem}: density grid {np.shape(rho)} differs from the ELF grid {shape}")
+    sigma = sad_sigma_for(cell.lattice, shape)
+    sad = sad_density(cell.lattice, cell.frac, cell.numbers, shape, sigma)
+    ops = symmetry.seitz_ops(cell)
+    meta = {"structure": structure.as_dict(), "sad_sigma": sigma, "grid": list(shape), "n_ops": len(ops),
+            "grid_commensurate": symmetry.is_commensurate(shape, ops), **(labels or {})}
+    return Triplet(stem, sad.astype(np.float32), np.asarray(elf, dtype=np.float32), ops.as_matrices(),
+                   None if rho is None else np.asarray(rho, dtype=np.float32), meta)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
+    os.close(fd)
+    try:
+        np.save(tmp, array)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_triplet(folder: str | os.PathLike, triplet: Triplet) -> None:
+    """Write the triplet files (and density, metadata) of one sample into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    for suffix, array in (("sad", triplet.sad), ("elf", triplet.elf), ("sym", triplet.sym), ("rho", triplet.rho)):
+        if array is not None:
+            _save_npy(folder / f"{triplet.stem}_{suffix}.npy", array)
+    meta = folder / f"{triplet.stem}_meta.json"
+    tmp = meta.with_name(f".{meta.name}.tmp")
+    tmp.write_text(json.dumps(triplet.meta))
+    os.replace(tmp, meta)
+
+
+def discover(folder: str | os.PathLike) -> list[str]:
+    """Stems with all three of ``_sad.npy``, ``_elf.npy`` and ``_sym.npy`` in ``folder``, sorted."""
+    folder = Path(folder)
+    stems = {p.name[: -len("_elf.npy")] for p in folder.glob("*_elf.npy")}
+    return sorted(s for s in stems if (folder / f"{s}_sad.npy").is_file() and (folder / f"{s}_sym.npy").is_file())
+
+
+def read_triplet(folder: str | os.PathLike, stem: str, mmap: bool = True) -> Triplet:
+    """Open one sample (memory-mapped by default).
+
+    Raises:
+        ValueError: missing files, mismatched grids or a malformed Seitz array (the message names the file).
+    """
+    folder = Path(folder)
+    mode = "r" if mmap else None
+    try:
+        elf = np.load(folder / f"{stem}_elf.npy", mmap_mode=mode)
+        sad = np.load(folder / f"{stem}_sad.npy", mmap_mode=mode)
+        sym = np.load(folder / f"{stem}_sym.npy")
+        rho_path = folder / f"{stem}_rho.npy"
+        rho = np.load(rho_path, mmap_mode=mode) if rho_path.is_file() else None
+        meta_path = folder / f"{stem}_meta.json"
+        meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"sample {stem} in {folder} is unreadable: {exc}") from exc
+    if sad.shape != elf.shape or elf.ndim != 3 or (rho is not None and rho.shape != elf.shape):
+        raise ValueError(f"sample {stem}: grids differ (sad {sad.shape}, elf {elf.shape})")
+    symmetry.SeitzOps.from_matrices(sym)  # validates (R, 4, 4) and integer rotations
+    return Triplet(stem, sad, elf, sym, rho, meta)

@@ -1,0 +1,86 @@
+"""The paper's triplet format: prepare from a real VASP run and from reference records."""
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import REPO, vasp_real
+from pymatgen.io.vasp.outputs import Chgcar, Elfcar
+
+from pymatgen_elfml.data.__main__ import main as data_main
+from pymatgen_elfml.data.triplets import discover, read_triplet
+from pymatgen_elfml.reference.build import read_jsonl
+from pymatgen_elfml.reference.store import read_record
+from pymatgen_elfml.symmetry import SeitzOps
+
+
+@pytest.fixture(scope="module")
+def ag4_run(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("runs") / "Ag4_hcp"
+    run.mkdir()
+    shutil.copy(vasp_real("Ag4_hcp.ELFCAR.gz"), run / "ELFCAR.gz")
+    shutil.copy(vasp_real("Ag4_hcp.CHGCAR.gz"), run / "CHGCAR.gz")
+    return run
+
+
+def test_prepare_round_trip_on_the_real_vasp_ag4_pair(ag4_run, tmp_path):
+    assert data_main(["prepare", str(ag4_run), "--out", str(tmp_path)]) == 0
+    assert discover(tmp_path) == ["Ag4_hcp"]
+    t = read_triplet(tmp_path, "Ag4_hcp")
+    elfcar = Elfcar.from_file(ag4_run / "ELFCAR.gz")
+    chgcar = Chgcar.from_file(ag4_run / "CHGCAR.gz")
+    assert isinstance(t.elf, np.memmap) and t.elf.shape == t.sad.shape == (20, 20, 60)
+    expected = 0.5 * (elfcar.data["spin_up"] + elfcar.data["spin_down"])
+    np.testing.assert_allclose(t.elf, expected, atol=1e-6)
+    # the density is CHGCAR / V; this run's PAW setup has 19 valence electrons per Ag (4s 4p 4d 5s)
+    np.testing.assert_allclose(t.rho.astype(float).sum() * elfcar.structure.volume / t.rho.size, 76.0, rtol=1e-4)
+    np.testing.assert_allclose(t.rho * elfcar.structure.volume, chgcar.data["total"], rtol=1e-5, atol=1e-4)
+    # SAD: all-electron count; Seitz operators (R, 4, 4) of P6_3/mmc
+    assert t.sad.astype(float).sum() * elfcar.structure.volume / t.sad.size == pytest.approx(4 * 47, rel=1e-5)
+    assert t.sym.shape == (24, 4, 4) and len(SeitzOps.from_matrices(t.sym)) == 24
+    assert t.meta["grid_commensurate"] and t.meta["sad_sigma"] >= 0.2
+
+
+def test_read_triplet_reports_bad_files(ag4_run, tmp_path):
+    data_main(["prepare", str(ag4_run), "--out", str(tmp_path)])
+    np.save(tmp_path / "Ag4_hcp_sad.npy", np.zeros((4, 4, 4), dtype=np.float32))
+    with pytest.raises(ValueError, match="grids differ"):
+        read_triplet(tmp_path, "Ag4_hcp")
+    (tmp_path / "Ag4_hcp_elf.npy").write_bytes(b"garbage")
+    with pytest.raises(ValueError, match="unreadable"):
+        read_triplet(tmp_path, "Ag4_hcp")
+
+
+def test_committed_reference_records_match_their_checksums():
+    """Every committed record of data/v1 loads and reproduces its manifest sha256."""
+    folder = REPO / "data" / "v1"
+    rows = read_jsonl(folder / "manifest.jsonl")
+    if not rows:
+        pytest.skip("no committed reference records")
+    for row in rows:
+        rec = read_record(folder / row["file"], sha256=row["sha256"])
+        assert rec.elf.shape == tuple(row["grid"]) and rec.id == row["id"]
+        assert 0 <= rec.elf.min() and rec.elf.max() <= 1
+        electrons = rec.rho.astype(float).sum() * rec.structure.volume / rec.rho.size
+        assert electrons == pytest.approx(row["n_valence"], rel=5e-3), row["id"]
+
+
+def test_prepare_from_reference_records(tmp_path):
+    folder = REPO / "data" / "v1"
+    rows = read_jsonl(folder / "manifest.jsonl")
+    if len(rows) < 2:
+        pytest.skip("no committed reference records")
+    src = tmp_path / "src"
+    (src / "records").mkdir(parents=True)
+    with open(src / "manifest.jsonl", "w") as fh:
+        for row in rows[:2]:
+            shutil.copy(folder / row["file"], src / row["file"])
+            fh.write(json.dumps(row) + "\n")
+    shutil.copy(folder / "splits.json", src / "splits.json")
+    assert data_main(["prepare", str(src), "--out", str(tmp_path / "out")]) == 0
+    stems = discover(tmp_path / "out")
+    assert stems == sorted(r["id"] for r in rows[:2])
+    t = read_triplet(tmp_path / "out", stems[0])
+    assert t.rho is not None and t.meta["split"] in {"train", "val", "test"}
