@@ -85,10 +85,12 @@ def test_translation_by_a_grid_vector_shifts_the_prediction(mode, tiny_model_dir
     np.testing.assert_allclose(np.roll(a, shift, axis=(0, 1, 2)), b, atol=1e-5)
 
 
-def test_patch_mode_covers_the_cell(patch_predictor, Al4):
-    elf = _elf(patch_predictor, Al4)
-    assert elf.shape == grid_shape(Al4.lattice.matrix, 0.25, seitz_ops(validate(Al4)), 4)
-    assert max_op_deviation(elf, seitz_ops(validate(Al4))) < 1e-5
+def test_patch_mode_covers_the_cell(patch_predictor, NiAl):
+    ops = seitz_ops(validate(NiAl))
+    elf = _elf(patch_predictor, NiAl * (2, 1, 1))
+    assert elf.shape == grid_shape((NiAl * (2, 1, 1)).lattice.matrix, 0.25, seitz_ops(validate(NiAl * (2, 1, 1))), 4)
+    assert max_op_deviation(elf, seitz_ops(validate(NiAl * (2, 1, 1)))) < 1e-5
+    assert len(ops) == 48 and elf.min() >= 0 and elf.max() <= 1
 
 
 def test_structure_atoms_and_path_inputs_agree(tiny_predictor, tmp_path, NiAl):
