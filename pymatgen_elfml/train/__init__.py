@@ -1,0 +1,1 @@
+"""Training: ``python -m pymatgen_elfml.train`` (single process or torchrun)."""

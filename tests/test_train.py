@@ -1,0 +1,158 @@
+"""Patch dataset, losses, and the training entry point (tiny runs on real reference records)."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from conftest import REPO
+
+from pymatgen_elfml.data.dataset import (PatchDataset, PatchGeometry, RandomSamplerWithEpoch, collate_patches)
+from pymatgen_elfml.data.sources import from_reference
+from pymatgen_elfml.data.triplets import write_triplet
+from pymatgen_elfml.losses import UncertaintyWeightedLoss, gradient_loss, histogram_kl, voxel_loss
+from pymatgen_elfml.predictor import ElfPredictor
+from pymatgen_elfml.reference.build import read_jsonl
+from pymatgen_elfml.train import loop
+from pymatgen_elfml.train.config import TrainConfig
+
+GEOM = PatchGeometry(patch=8, halo=4, stride=8)
+
+
+@pytest.fixture(scope="module")
+def triplets(tmp_path_factory):
+    """Triplets of the first six committed reference records (labelled train/val alternately)."""
+    folder = REPO / "data" / "v1"
+    rows = read_jsonl(folder / "manifest.jsonl")[:6]
+    if len(rows) < 6:
+        pytest.skip("needs committed reference records")
+    src = tmp_path_factory.mktemp("ref")
+    (src / "records").mkdir()
+    with open(src / "manifest.jsonl", "w") as fh:
+        for row in rows:
+            shutil.copy(folder / row["file"], src / row["file"])
+            fh.write(json.dumps(row) + "\n")
+    (src / "splits.json").write_text(json.dumps({r["id"]: ("val" if i % 3 == 2 else "train") for i, r in enumerate(rows)}))
+    out = tmp_path_factory.mktemp("triplets")
+    for t in from_reference(src):
+        write_triplet(out, t)
+    return out
+
+
+def tiny_config(data, out, **kw) -> TrainConfig:
+    base = dict(data=str(data), out=str(out), epochs=2, batch_size=4, patch=8, halo=4, stride=8, base_channels=4,
+                depth=2, groups=2, max_patches=16, max_val_patches=8, device="cpu", seed=3)
+    return TrainConfig(**{**base, **kw})
+
+
+def test_dataset_patches_jitter_and_collate(triplets):
+    ds = PatchDataset(triplets, GEOM, split="train", jitter=True, seed=1)
+    assert len(ds.samples) == 4 and len(ds) == sum(np.prod(np.ceil(np.array(t.elf.shape) / 8)) for t in ds.samples)
+    ds.set_epoch(5)
+    first = ds.offset.copy()
+    ds.set_epoch(6)
+    ds.set_epoch(5)
+    np.testing.assert_array_equal(ds.offset, first)
+    assert np.all((0 <= first) & (first < 8))
+    item = ds[3]
+    assert item["sad"].shape == item["elf"].shape == (1, 16, 16, 16)
+    batch = collate_patches([ds[0], ds[len(ds) - 1]])
+    assert batch["sym"].shape[0] == 2 and batch["mask"].sum(1).tolist() == [len(ds[0]["sym"]), len(ds[len(ds) - 1]["sym"])]
+    val = PatchDataset(triplets, GEOM, split="val", jitter=False)
+    val.set_epoch(7)
+    assert not val.offset.any() and len(val.samples) == 2
+
+
+def test_sampler_advances_the_epoch(triplets):
+    ds = PatchDataset(triplets, GEOM, split="train", seed=2)
+    sampler = RandomSamplerWithEpoch(ds, seed=0)
+    order0 = list(iter(sampler))
+    assert ds.epoch == 0 and sampler.epoch == 1
+    list(iter(sampler))
+    assert ds.epoch == 1
+    assert list(iter(RandomSamplerWithEpoch(ds, seed=0))) == order0
+
+
+def test_corrupted_samples_are_skipped_with_a_report(triplets, tmp_path):
+    shutil.copytree(triplets, tmp_path / "t")
+    stem = sorted(p.name[:-8] for p in (tmp_path / "t").glob("*_elf.npy"))[0]
+    (tmp_path / "t" / f"{stem}_elf.npy").write_bytes(b"broken")
+    ds = PatchDataset(tmp_path / "t", GEOM)
+    assert stem in ds.skipped and len(ds.samples) == 5
+
+
+def test_losses():
+    torch.manual_seed(0)
+    y = torch.rand(2, 1, 12, 12, 12)
+    assert float(voxel_loss(y, y, 2)) == 0 and float(gradient_loss(y, y, 2)) == 0
+    assert float(histogram_kl(y, y)) == pytest.approx(0, abs=1e-7)
+    p = torch.rand(2, 1, 12, 12, 12)
+    assert float(histogram_kl(p, y)) >= 0
+    # with a halo the gradient term equals the circular one restricted to the core of a periodic field
+    big = torch.rand(1, 1, 8, 8, 8)
+    tiled_p, tiled_t = big.repeat(1, 1, 3, 3, 3), torch.zeros(1, 1, 24, 24, 24)
+    assert float(gradient_loss(tiled_p[..., 4:20, 4:20, 4:20], tiled_t[..., 4:20, 4:20, 4:20], 4)) == pytest.approx(
+        float(gradient_loss(big, torch.zeros_like(big), 0)), rel=1e-6)
+    loss = UncertaintyWeightedLoss(halo=2)
+    with torch.no_grad():
+        loss.eta.copy_(torch.tensor([0.5, -0.2, 1.0]))
+    total, terms = loss(p, y)
+    expected = sum(np.exp(-e) * terms[k] + e for e, k in zip([0.5, -0.2, 1.0], ["vox", "grad", "hist"]))
+    assert float(total.detach()) == pytest.approx(expected, rel=1e-5)
+
+
+def test_tiny_run_gives_a_loadable_model(triplets, tmp_path, Al4):
+    model = loop.run(tiny_config(triplets, tmp_path / "run"))
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [1, 2]
+    assert set(metrics[0]["train"]) >= {"vox", "grad", "hist", "loss", "mae"} and "mae" in metrics[0]["val"]
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["patch"] == 8
+    predictor = ElfPredictor.from_pretrained(model, device="cpu")
+    assert predictor.spec.trained and predictor.spec.arch.depth == 2
+    elf = predictor.predict(Al4, spacing=0.3).data["total"]
+    assert 0 <= elf.min() and elf.max() <= 1
+
+
+def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatch):
+    loop.run(tiny_config(triplets, tmp_path / "a"))
+    real_save = loop._save_checkpoint
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        raise KeyboardInterrupt("simulated interruption after epoch 1")
+
+    monkeypatch.setattr(loop, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run(tiny_config(triplets, tmp_path / "b"))
+    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+    loop.run(tiny_config(triplets, tmp_path / "b", resume=True))
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2
+    for key in a["net"]:
+        assert torch.equal(a["net"][key], b["net"][key]), key
+    assert torch.equal(a["loss"]["eta"], b["loss"]["eta"])
+
+
+def test_config_from_command_line():
+    cfg = TrainConfig.from_args(["--data", "d", "--out", "o", "--epochs", "3", "--no-symm-input", "--depth", "2"])
+    assert cfg.epochs == 3 and cfg.symm_input is False and cfg.arch.depth == 2
+    with pytest.raises(ValueError, match="multiple of"):
+        TrainConfig(data="d", out="o", patch=10, halo=1, depth=3)
+
+
+@pytest.mark.slow
+def test_torchrun_two_cpu_processes(triplets, tmp_path):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29517",
+           "-m", "pymatgen_elfml.train", "--data", str(triplets), "--out", str(tmp_path / "ddp"), "--epochs", "1",
+           "--batch-size", "2", "--patch", "8", "--halo", "4", "--stride", "8", "--base-channels", "4",
+           "--depth", "2", "--groups", "2", "--max-patches", "8", "--max-val-patches", "4", "--device", "cpu"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=env)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert (tmp_path / "ddp" / "model" / "weights.pt").is_file()
+    assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 1
