@@ -28,17 +28,25 @@ from pymatgen_elfml.reference.engine import ReferenceSettings
 from pymatgen_elfml.reference.store import sha256_file
 
 
-def priority_order(candidates) -> list:
+def priority_order(candidates, element_rank: dict[str, int] | None = None) -> list:
     """Interleave families (elemental, binary, random, ...) so that any finished prefix covers all.
 
-    Within a family the given order is kept (cheapest elements first), except that smaller
-    cells come first; the round robin takes two elemental structures per binary and random one.
+    Within a family candidates are sorted by cost: the rank of their most expensive element in
+    ``element_rank`` (default: the order of ``structures.DEFAULT_ELEMENTS``, cheapest first), then
+    the number of atoms. The round robin takes three elemental structures per binary and random one.
     """
+    from pymatgen_elfml.reference.structures import DEFAULT_ELEMENTS
+
+    rank = element_rank or {el: i for i, el in enumerate(DEFAULT_ELEMENTS)}
+
+    def cost(c):
+        return (max(rank.get(el.symbol, len(rank)) for el in c.structure.composition), len(c.structure))
+
     families: dict[str, list] = {}
     for cand in candidates:
         families.setdefault(cand.family, []).append(cand)
-    queues = [sorted(group, key=lambda c: len(c.structure)) for group in families.values()]
-    weights = [2 if group[0].family == "elemental" else 1 for group in queues]
+    queues = [sorted(group, key=cost) for group in families.values()]
+    weights = [3 if group[0].family == "elemental" else 1 for group in queues]
     out = []
     while any(queues):
         for queue, weight in zip(queues, weights):
@@ -101,6 +109,9 @@ def build(candidates, out: str | os.PathLike, settings: ReferenceSettings = Refe
     (out / "records").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
     done = {row["id"] for row in read_jsonl(out / "manifest.jsonl")}
+    for orphan in (out / "records").glob("*.npz"):  # finished after an interrupted parent stopped listening
+        if orphan.stem not in done:
+            orphan.unlink()
     failed = set() if retry_failed else {row["id"] for row in read_jsonl(out / "failures.jsonl")}
     todo = [c for c in candidates if c.id not in done and c.id not in failed][:limit]
     counts = {"done": 0, "failed": 0, "skipped": len(candidates) - len(todo)}
