@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from functools import reduce
 
 import numpy as np
@@ -18,16 +19,23 @@ def _smooth_5(n: int) -> bool:
     return n == 1
 
 
-def _translation_lcm(ops: SeitzOps, axis: int, max_den: int = 120) -> int:
-    dens = []
-    for t in ops.translations[:, axis]:
-        for d in range(1, max_den + 1):
-            if abs(t * d - round(t * d)) < 1e-6:
-                dens.append(d)
-                break
-        else:
-            raise ValueError(f"translation {t} has no denominator <= {max_den}")
-    return reduce(math.lcm, dens, 1)
+def _denominator(t: float, max_den: int = 120) -> int | None:
+    """Smallest d <= max_den with t * d integral (to 1e-6), or None."""
+    for d in range(1, max_den + 1):
+        if abs(t * d - round(t * d)) < 1e-6:
+            return d
+    return None
+
+
+def rational_ops(ops: SeitzOps) -> SeitzOps:
+    """The operators whose translations are fractions with denominators <= 120.
+
+    An operator like a mirror whose plane is not at a special position of the cell's origin
+    has an irrational translation and can map no grid onto itself; the others form the
+    subgroup a grid can be made commensurate with.
+    """
+    keep = np.array([all(_denominator(t) is not None for t in row) for row in ops.translations])
+    return SeitzOps(ops.rotations[keep], ops.translations[keep])
 
 
 def grid_shape(
@@ -41,8 +49,9 @@ def grid_shape(
     Args:
         lattice: (3, 3) lattice vectors as rows, Angstrom.
         spacing: target voxel spacing |a_i| / n_i in Angstrom.
-        ops: when given, the grid maps onto itself under every operator
-            (R_ij n_i / n_j and t_i n_i integers), so ``symmetry.symmetrize`` is exact.
+        ops: when given, the grid maps onto itself under every operator with a rational
+            translation (R_ij n_i / n_j and t_i n_i integers; see ``rational_ops``), so
+            ``symmetry.symmetrize`` over ``symmetry.commensurate_ops`` is exact.
         multiple_of: every n_i is a multiple of this (e.g. 2**depth of a U-Net).
 
     Returns:
@@ -51,10 +60,11 @@ def grid_shape(
     """
     if spacing <= 0:
         raise ValueError(f"spacing must be positive, got {spacing} A")
-    ops = ops if ops is not None else SeitzOps.identity()
+    ops = rational_ops(ops) if ops is not None else SeitzOps.identity()
     lengths = np.linalg.norm(np.asarray(lattice, dtype=float), axis=1)
     n_min = [max(1, math.ceil(length / spacing - 1e-9)) for length in lengths]
-    steps = [math.lcm(multiple_of, _translation_lcm(ops, i)) for i in range(3)]
+    steps = [math.lcm(multiple_of, reduce(math.lcm, (_denominator(t) for t in ops.translations[:, i]), 1))
+             for i in range(3)]
     upper = 2 * max(n_min) + 2 * max(steps)
     cands = [
         np.array([n for n in range(steps[i], upper + 1, steps[i]) if n >= n_min[i] and _smooth_5(n)])
@@ -71,8 +81,10 @@ def grid_shape(
             shape = [1, 1, 1]
             shape[i], shape[j] = len(cands[i]), len(cands[j])
             ok &= pair.reshape(shape) if i < j else pair.T.reshape(shape)
-    if not ok.any():
-        raise ValueError(f"no symmetry-commensurate grid found for spacing {spacing} A")
+    if not ok.any():  # cannot happen for crystallographic groups; be safe for odd settings
+        warnings.warn(f"no grid commensurate with all {len(ops)} operators near spacing {spacing} A; "
+                      "ignoring symmetry for the grid choice", stacklevel=2)
+        return grid_shape(lattice, spacing, None, multiple_of)
     sizes = np.prod(np.meshgrid(*cands, indexing="ij"), axis=0).astype(float)
     best = np.unravel_index(np.argmin(np.where(ok, sizes, np.inf)), ok.shape)
     return tuple(int(cands[i][best[i]]) for i in range(3))

@@ -68,7 +68,8 @@ class ElfPredictor:
             structure: pymatgen ``Structure``, ``ase.Atoms`` or a structure file path.
             grid: output grid (n0, n1, n2), each >= 2**depth.
             spacing: output grid spacing in Angstrom (ignored when ``grid`` is given).
-            symmetrize: average the output exactly over the space group.
+            symmetrize: average the output exactly over the operators that map the grid onto
+                itself (all of them unless the cell's origin gives some irrational translations).
 
         Returns:
             ``Elfcar`` with one block ("total"), values in [0, 1].
@@ -82,11 +83,11 @@ class ElfPredictor:
         if not np.all(np.isfinite(elf)):
             raise RuntimeError("the network produced NaN/inf values: the weights are probably corrupted")
         if symmetrize:
-            elf = symmetry.symmetrize(elf, ops)
+            elf = symmetry.symmetrize(elf, symmetry.commensurate_ops(native, ops))
         if out_shape != native:
             elf = np.clip(resample_periodic(elf, out_shape, order=3), 0.0, 1.0)
-            if symmetrize and symmetry.is_commensurate(out_shape, ops):
-                elf = symmetry.symmetrize(elf, ops)
+            if symmetrize:
+                elf = symmetry.symmetrize(elf, symmetry.commensurate_ops(out_shape, ops))
         return io.to_elfcar(structure, elf)
 
     def _output_shape(self, cell, ops, grid, spacing) -> tuple[int, int, int]:

@@ -67,8 +67,8 @@ def seitz_ops(cell: Cell, symprec: float = 0.01, angle_tolerance: float = 5.0) -
         symprec: distance tolerance in Angstrom (pymatgen's default, 0.01).
         angle_tolerance: angle tolerance in degrees.
 
-    Translations are snapped to the nearest fraction with denominator <= 120 when
-    within 1e-4 (spglib returns e.g. 0.49999998), so that grids can be made commensurate.
+    Translations are snapped to nearby fractions (spglib returns e.g. 0.49999998), so that
+    grids can be made commensurate; see ``_snap_fractions``.
     """
     with warnings.catch_warnings():  # spglib 2.x deprecation notice about its error handling
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -81,12 +81,16 @@ def seitz_ops(cell: Cell, symprec: float = 0.01, angle_tolerance: float = 5.0) -
     return SeitzOps(np.asarray(sym["rotations"], dtype=int), trans)
 
 
-def _snap_fractions(values: np.ndarray, max_den: int = 120, tol: float = 1e-4) -> np.ndarray:
+def _snap_fractions(values: np.ndarray) -> np.ndarray:
+    """Snap near-fractions: within 1e-4 of a crystallographic fraction (denominator 1-12, 24),
+    or within 1e-7 of any fraction with denominator <= 120 (supercells)."""
     out = values.copy()
     for idx, v in np.ndenumerate(values):
-        f = Fraction(float(v)).limit_denominator(max_den)
-        if abs(float(f) - v) < tol:
-            out[idx] = float(f)
+        for max_den, tol in ((12, 1e-4), (24, 1e-4), (120, 1e-7)):
+            f = Fraction(float(v)).limit_denominator(max_den)
+            if abs(float(f) - v) < tol:
+                out[idx] = float(f)
+                break
     return out
 
 
@@ -98,6 +102,19 @@ def patch_frame(ops: SeitzOps, origin: np.ndarray) -> SeitzOps:
     origin = np.asarray(origin, dtype=float)
     t_new = np.einsum("nij,j->ni", ops.rotations, origin) + ops.translations - origin
     return SeitzOps(ops.rotations, np.mod(t_new, 1.0))
+
+
+def commensurate_ops(shape: tuple[int, int, int], ops: SeitzOps, tol: float = 1e-6) -> SeitzOps:
+    """The operators that map the grid onto itself (a subgroup: closed under composition).
+
+    All of them for grids from ``grid.grid_shape`` unless the cell's origin makes some
+    translations irrational (e.g. a mirror plane at an arbitrary height).
+    """
+    n = np.asarray(shape, dtype=float)
+    a = ops.rotations * n[None, :, None] / n[None, None, :]
+    c = ops.translations * n[None, :]
+    ok = (np.abs(a - np.rint(a)).max(axis=(1, 2)) <= tol) & (np.abs(c - np.rint(c)).max(axis=1) <= tol)
+    return SeitzOps(ops.rotations[ok], ops.translations[ok])
 
 
 def grid_map_coefficients(shape: tuple[int, int, int], ops: SeitzOps, tol: float = 1e-6):

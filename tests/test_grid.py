@@ -56,3 +56,15 @@ def test_bad_arguments():
         grid_shape(np.eye(3) * 4, 0.0)
     with pytest.raises(ValueError, match="three positive"):
         resample_periodic(np.zeros((4, 4, 4)), (4, 0, 4))
+
+
+def test_irrational_translations_are_left_out_of_the_grid_constraints():
+    from pymatgen_elfml.grid import rational_ops
+    from pymatgen_elfml.symmetry import commensurate_ops
+
+    mg = Structure(Lattice.hexagonal(3.2, 5.2), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25 + 0.0713], [2 / 3, 1 / 3, 0.75 + 0.0713]])
+    ops = seitz_ops(validate(mg))
+    rational = rational_ops(ops)
+    assert 0 < len(rational) < len(ops)
+    shape = grid_shape(mg.lattice.matrix, 0.2, ops)
+    assert len(commensurate_ops(shape, ops)) == len(rational)

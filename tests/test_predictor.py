@@ -140,3 +140,17 @@ def test_save_and_reload_gives_identical_predictions(tiny_predictor, tmp_path, N
     tiny_predictor.save_pretrained(tmp_path / "copy")
     again = ElfPredictor.from_pretrained(tmp_path / "copy", device="cpu")
     np.testing.assert_array_equal(_elf(again, NiAl), _elf(tiny_predictor, NiAl))
+
+
+def test_structure_with_an_arbitrary_origin(tiny_predictor, Mg2):
+    """Shifting hcp Mg off its special origin makes some translations irrational: the prediction
+    still works and is exact under the operators that map the grid onto itself."""
+    from pymatgen_elfml.symmetry import commensurate_ops
+
+    moved = Mg2.copy()
+    moved.translate_sites(range(len(moved)), [0.0, 0.0, 0.0713], frac_coords=True)
+    ops = seitz_ops(validate(moved))
+    elf = _elf(tiny_predictor, moved)
+    sub = commensurate_ops(elf.shape, ops)
+    assert 0 < len(sub) < len(ops)
+    assert max_op_deviation(elf, sub) < 1e-5
