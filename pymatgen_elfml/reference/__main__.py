@@ -35,9 +35,23 @@ def _plan(out: str) -> int:
 
     candidates = priority_order(structures.all_candidates())
     structures.write_set(candidates, out)
-    splits = structures.assign_splits(candidates)
-    Path(out).with_name("splits.json").write_text(json.dumps(splits, indent=0, sort_keys=True))
     print(f"wrote {len(candidates)} candidates to {out}")
+    return 0
+
+
+def _splits(folder: Path) -> int:
+    """Rewrite folder/splits.json for the structures in its manifest (>= 10 % test when possible)."""
+    from types import SimpleNamespace
+
+    from pymatgen_elfml.reference.build import read_jsonl
+    from pymatgen_elfml.reference.structures import assign_splits
+
+    rows = [SimpleNamespace(id=r["id"], split_key=r["split_key"]) for r in read_jsonl(folder / "manifest.jsonl")]
+    splits = assign_splits(rows)
+    tmp = folder / ".splits.json.tmp"
+    tmp.write_text(json.dumps(splits, indent=0, sort_keys=True))
+    tmp.replace(folder / "splits.json")
+    print(f"assigned {len(splits)} structures: " + ", ".join(f"{k} {list(splits.values()).count(k)}" for k in ("train", "val", "test")))
     return 0
 
 
@@ -63,8 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--timeout", type=float, default=900.0, help="per-structure limit in seconds")
     b.add_argument("--limit", type=int, default=None, help="compute at most this many new structures")
     b.add_argument("--retry-failed", action="store_true")
-    plan = sub.add_parser("plan", help="write a structure set file in priority order, with its splits")
-    plan.add_argument("--out", required=True, help="set file to write (JSON); splits go beside it")
+    plan = sub.add_parser("plan", help="write a structure set file in priority order")
+    plan.add_argument("--out", required=True, help="set file to write (JSON)")
+    spl = sub.add_parser("splits", help="assign train/val/test over the computed structures (by chemical system)")
+    spl.add_argument("folder")
     sheet = sub.add_parser("datasheet", help="write DIR/README.md from the manifest")
     sheet.add_argument("folder")
     sheet.add_argument("--convergence", help="JSON written by benchmarks/reference_convergence.py")
@@ -76,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return _one(args.job, args.out)
     if args.command == "plan":
         return _plan(args.out)
+    if args.command == "splits":
+        return _splits(Path(args.folder))
     if args.command == "datasheet":
         from pymatgen_elfml.reference.datasheet import write_datasheet
 
