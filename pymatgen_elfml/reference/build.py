@@ -28,19 +28,21 @@ from pymatgen_elfml.reference.engine import ReferenceSettings
 from pymatgen_elfml.reference.store import sha256_file
 
 
-def priority_order(candidates, element_rank: dict[str, int] | None = None) -> list:
+# valence electrons of GPAW 26.7's default PBE setups: the cost of a calculation grows with their sum
+SETUP_VALENCE = {"Li": 1, "Na": 7, "K": 9, "Be": 2, "Mg": 10, "Ca": 10, "Sr": 10, "Al": 3, "Ga": 3, "In": 13, "Sn": 14,
+                 "Cu": 11, "Ag": 17, "Au": 11, "Ni": 16, "Pd": 16, "Pt": 16, "Zn": 12, "Cd": 12, "Ti": 12, "V": 13,
+                 "Y": 11, "Zr": 12, "Nb": 13, "Sc": 11, "La": 11}
+
+
+def priority_order(candidates, valence: dict[str, int] = SETUP_VALENCE) -> list:
     """Interleave families (elemental, binary, random, ...) so that any finished prefix covers all.
 
-    Within a family candidates are sorted by cost: the rank of their most expensive element in
-    ``element_rank`` (default: the order of ``structures.DEFAULT_ELEMENTS``, cheapest first), then
-    the number of atoms. The round robin takes three elemental structures per binary and random one.
+    Within a family candidates are sorted by estimated cost: the summed valence electrons of
+    the cell (unknown elements count 20), then the cell volume. The round robin takes three
+    elemental structures per binary and random one.
     """
-    from pymatgen_elfml.reference.structures import DEFAULT_ELEMENTS
-
-    rank = element_rank or {el: i for i, el in enumerate(DEFAULT_ELEMENTS)}
-
     def cost(c):
-        return (max(rank.get(el.symbol, len(rank)) for el in c.structure.composition), len(c.structure))
+        return (sum(valence.get(site.specie.symbol, 20) for site in c.structure), c.structure.volume)
 
     families: dict[str, list] = {}
     for cand in candidates:
