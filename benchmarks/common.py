@@ -12,6 +12,8 @@ import numpy as np
 import torch
 from pymatgen.core import Lattice, Structure
 
+from pymatgen_elfml.io import write_text_atomic
+
 RESULTS = Path(__file__).parent / "results"
 
 
@@ -31,10 +33,7 @@ def save(name: str, payload: dict) -> Path:
     """Write results/<name>.json (atomically) and return its path."""
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps({"machine": machine(), **payload}, indent=2))
-    tmp.replace(path)
-    return path
+    return write_text_atomic(path, json.dumps({"machine": machine(), **payload}, indent=2))
 
 
 def random_metal_cell(edge: float, n_atoms: int, seed: int = 0, min_dist: float = 2.3) -> Structure:

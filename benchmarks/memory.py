@@ -10,7 +10,6 @@ memory plus about the size of its extra full-grid arrays.
 from __future__ import annotations
 
 import json
-import resource
 import subprocess
 import sys
 

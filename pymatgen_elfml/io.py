@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,18 +160,35 @@ def elf_from_elfcar(elfcar: VolumetricData) -> np.ndarray:
     return np.mean([np.asarray(elfcar.data[k], dtype=float) for k in keys], axis=0)
 
 
+@contextmanager
+def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]:
+    """A temporary path beside ``path``, renamed onto it when the block succeeds, deleted otherwise.
+
+    ``suffix`` lets writers that append an extension (``np.save`` -> .npy) keep the exact name.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+    """Write a text file through ``atomic_path``."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
+
+
 def write_atomic(data: VolumetricData, path: str | os.PathLike) -> Path:
     """Write a VASP volumetric file via a temporary name in the same folder, then rename.
 
     A failure leaves no partial file at ``path``.
     """
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         data.write_file(tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return Path(path)

@@ -11,13 +11,13 @@ import hashlib
 import io
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
 
 import torch
 
+from pymatgen_elfml.io import atomic_path, write_text_atomic
 from pymatgen_elfml.nn import PeriodicUNet3D, UNetConfig
 
 FORMAT_VERSION = 1
@@ -60,17 +60,6 @@ class ModelSpec:
             raise ValueError(f"patch_size + 2*halo must be a multiple of {self.arch.size_multiple}")
 
 
-def _write_atomic_bytes(path: Path, payload: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_model(net: PeriodicUNet3D, spec: ModelSpec, path: str | os.PathLike) -> Path:
     """Write ``weights.pt`` and ``config.json`` into folder ``path`` (created), each atomically."""
     if net.config != spec.arch:
@@ -80,10 +69,11 @@ def save_model(net: PeriodicUNet3D, spec: ModelSpec, path: str | os.PathLike) ->
     buffer = io.BytesIO()
     torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buffer)
     payload = buffer.getvalue()
-    _write_atomic_bytes(path / WEIGHTS_FILE, payload)
+    with atomic_path(path / WEIGHTS_FILE) as tmp:
+        tmp.write_bytes(payload)
     config = {"format_version": FORMAT_VERSION, "model_class": "PeriodicUNet3D", **asdict(spec)}
     config["weights_sha256"] = hashlib.sha256(payload).hexdigest()
-    _write_atomic_bytes(path / CONFIG_FILE, json.dumps(config, indent=2).encode())
+    write_text_atomic(path / CONFIG_FILE, json.dumps(config, indent=2))
     return path
 
 

@@ -8,7 +8,7 @@ import pytest
 from pymatgen.core import Lattice, Structure
 
 from pymatgen_elfml.reference.engine import ReferenceSettings, kpoint_mesh, reference_grid
-from pymatgen_elfml.reference.store import Record, RecordError, read_record, sha256_file, write_record
+from pymatgen_elfml.reference.store import Record, RecordError, read_record, write_record
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,28 +69,15 @@ def make_triplet(stem: str, structure: Structure, elf: np.ndarray, rho: np.ndarr
                    None if rho is None else np.asarray(rho, dtype=np.float32), meta)
 
 
-def _save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npy", dir=path.parent)
-    os.close(fd)
-    try:
-        np.save(tmp, array)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_triplet(folder: str | os.PathLike, triplet: Triplet) -> None:
     """Write the triplet files (and density, metadata) of one sample into ``folder``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for suffix, array in (("sad", triplet.sad), ("elf", triplet.elf), ("sym", triplet.sym), ("rho", triplet.rho)):
         if array is not None:
-            _save_npy(folder / f"{triplet.stem}_{suffix}.npy", array)
-    meta = folder / f"{triplet.stem}_meta.json"
-    tmp = meta.with_name(f".{meta.name}.tmp")
-    tmp.write_text(json.dumps(triplet.meta))
-    os.replace(tmp, meta)
+            with io.atomic_path(folder / f"{triplet.stem}_{suffix}.npy", suffix=".npy") as tmp:
+                np.save(tmp, array)
+    io.write_text_atomic(folder / f"{triplet.stem}_meta.json", json.dumps(triplet.meta))
 
 
 def discover(folder: str | os.PathLike) -> list[str]:

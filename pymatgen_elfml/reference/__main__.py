@@ -43,14 +43,13 @@ def _splits(folder: Path) -> int:
     """Rewrite folder/splits.json for the structures in its manifest (>= 10 % test when possible)."""
     from types import SimpleNamespace
 
+    from pymatgen_elfml.io import write_text_atomic
     from pymatgen_elfml.reference.build import read_jsonl
     from pymatgen_elfml.reference.structures import assign_splits
 
     rows = [SimpleNamespace(id=r["id"], split_key=r["split_key"]) for r in read_jsonl(folder / "manifest.jsonl")]
     splits = assign_splits(rows)
-    tmp = folder / ".splits.json.tmp"
-    tmp.write_text(json.dumps(splits, indent=0, sort_keys=True))
-    tmp.replace(folder / "splits.json")
+    write_text_atomic(folder / "splits.json", json.dumps(splits, indent=0, sort_keys=True))
     print(f"assigned {len(splits)} structures: " + ", ".join(f"{k} {list(splits.values()).count(k)}" for k in ("train", "val", "test")))
     return 0
 

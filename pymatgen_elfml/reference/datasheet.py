@@ -8,6 +8,7 @@ from pathlib import Path
 
 from pymatgen.core import Composition
 
+from pymatgen_elfml.io import write_text_atomic
 from pymatgen_elfml.reference.build import read_jsonl
 
 
@@ -21,7 +22,9 @@ def summarize(folder: str | Path) -> dict:
     """Counts and compute totals of a dataset folder."""
     folder = Path(folder)
     rows = read_jsonl(folder / "manifest.jsonl")
-    fails = read_jsonl(folder / "failures.jsonl")
+    done = {r["id"] for r in rows}
+    attempts = read_jsonl(folder / "failures.jsonl")
+    fails = list({f["id"]: f for f in attempts if f["id"] not in done}.values())  # last reason of unresolved ids
     splits_path = folder / "splits.json"
     splits = json.loads(splits_path.read_text()) if splits_path.is_file() else {}
     elements = Counter(el.symbol for r in rows for el in Composition(r["formula"]).elements)
@@ -36,7 +39,7 @@ def summarize(folder: str | Path) -> dict:
         "elements": elements,
         "atoms": Counter(r["n_atoms"] for r in rows),
         "wall_time_s": sum(r["wall_time_s"] for r in rows),
-        "failed_time_s": sum(f.get("wall_time_s", 0.0) for f in fails),
+        "failed_time_s": sum(f.get("wall_time_s", 0.0) for f in attempts),
         "failures": fails,
         "bytes": size,
         "settings": rows[0]["settings"] if rows else {},
@@ -65,11 +68,7 @@ def write_datasheet(folder: str | Path, convergence: dict | None = None) -> Path
         convergence=conv or "(not measured)",
         failures="\n".join(f"- `{f['id']}`: {f['reason']}" for f in s["failures"]) or "none",
     )
-    path = folder / "README.md"
-    tmp = path.with_name(".README.md.tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
-    return path
+    return write_text_atomic(folder / "README.md", text)
 
 
 TEMPLATE = """# Reference dataset v1: ELF and valence density of metal-only structures (GPAW)

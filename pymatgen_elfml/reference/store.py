@@ -11,13 +11,14 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from pymatgen.core import Structure
+
+from pymatgen_elfml.io import atomic_path
 
 Q = 65535.0
 
@@ -58,14 +59,8 @@ def write_record(path: str | os.PathLike, record: Record) -> str:
         "structure": np.array(json.dumps(record.structure.as_dict())),
         "meta": np.array(json.dumps({"id": record.id, **record.meta})),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".npz", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return sha256_file(path)
 
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, fields
@@ -34,7 +33,7 @@ from pymatgen.core import Element, Lattice, Structure
 from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 from pymatgen.symmetry.groups import SpaceGroup
 
-from pymatgen_elfml.io import validate
+from pymatgen_elfml.io import atomic_path, validate
 
 VOLUME_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 BINARY_VOLUME_RATIOS = (1.0, 0.8, 0.6)
@@ -448,17 +447,11 @@ def assign_splits(
 
 
 def write_set(candidates: Sequence[Candidate], path: str | os.PathLike) -> Path:
-    """Write candidates as a JSON list of :meth:`Candidate.as_dict` (temp file + os.replace)."""
+    """Write candidates as a JSON list of :meth:`Candidate.as_dict`, atomically (``io.atomic_path``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump([c.as_dict() for c in candidates], fh)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_path(path) as tmp, open(tmp, "w") as fh:
+        json.dump([c.as_dict() for c in candidates], fh)
     return path
 
 

@@ -25,6 +25,8 @@ from pathlib import Path
 
 import numpy as np
 
+from pymatgen_elfml.io import atomic_path
+
 BOHR_TO_ANGSTROM = 0.529177210903
 DATASET_ID = "pbe0_sfx2c_dyallv4z_h-lr_neutral_v2"
 N_RADII = 600
@@ -88,9 +90,8 @@ def build(out: Path = OUT) -> dict:
         "max_abs_renormalisation": float(np.abs(scale - 1).max()),
         "max_abs_stored_count_error": float(np.abs(stored_err).max()),
     }
-    tmp = out.with_suffix(".tmp.npz")
-    np.savez_compressed(tmp, r=r_ang, rho=rho_ang, z=z, meta=json.dumps(meta))
-    tmp.replace(out)
+    with atomic_path(out, suffix=".npz") as tmp:
+        np.savez_compressed(tmp, r=r_ang, rho=rho_ang, z=z, meta=json.dumps(meta))
     return meta
 
 

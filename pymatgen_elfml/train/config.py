@@ -7,6 +7,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+from pymatgen_elfml.io import write_text_atomic
 from pymatgen_elfml.nn import UNetConfig
 
 
@@ -63,9 +64,7 @@ class TrainConfig:
                           symm_input=self.symm_input, symm_stages=self.symm_stages)
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2))
-        tmp.replace(path)
+        write_text_atomic(path, json.dumps(asdict(self), indent=2))
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None) -> TrainConfig:

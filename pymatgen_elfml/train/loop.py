@@ -18,6 +18,7 @@ from tqdm.auto import tqdm
 from pymatgen_elfml.data.dataset import (DistributedSamplerWithJitter, PatchDataset, PatchGeometry,
                                          RandomSamplerWithEpoch, collate_patches)
 from pymatgen_elfml.inference import resolve_device
+from pymatgen_elfml.io import atomic_path
 from pymatgen_elfml.losses import UncertaintyWeightedLoss
 from pymatgen_elfml.nn import PeriodicUNet3D
 from pymatgen_elfml.pretrained import ModelSpec, save_model
@@ -81,9 +82,8 @@ def evaluate(net, loss_fn, dataset: PatchDataset, config: TrainConfig, device) -
 
 
 def _save_checkpoint(path: Path, state: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(state, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
 
 
 def run(config: TrainConfig) -> Path:
