@@ -60,7 +60,7 @@ def _step_batch(net, loss_fn, batch, device, halo):
     with _autocast(device):
         pred = net(sad, *ops)
     total, terms = loss_fn(pred, elf)
-    mae = float((pred.float() - elf).abs()[..., halo:-halo or None, halo:-halo or None, halo:-halo or None].mean())
+    mae = float((pred.detach().float() - elf).abs()[..., halo:-halo or None, halo:-halo or None, halo:-halo or None].mean())
     return total, {**terms, "mae": mae}
 
 
