@@ -132,11 +132,11 @@ def run(config: TrainConfig) -> Path:
             optim.zero_grad(set_to_none=True)
             total.backward()
             optim.step()
-            for k, v in {**terms, "loss": float(total)}.items():
+            for k, v in {**terms, "loss": float(total.detach())}.items():
                 sums[k] = sums.get(k, 0.0) + v
             seen += 1
             bar.update(1)
-            bar.set_postfix(loss=f"{float(total):.4f}", mae=f"{terms['mae']:.4f}")
+            bar.set_postfix(loss=f"{float(total.detach()):.4f}", mae=f"{terms['mae']:.4f}")
         bar.close()
         sched.step()
         val = evaluate(net, loss_fn, val_ds, config, device) if rank == 0 else {}
