@@ -15,21 +15,11 @@ from dataclasses import replace
 import numpy as np
 
 from common import save
+from pymatgen_elfml.metrics import distance_to_nuclei
 from pymatgen_elfml.reference.engine import ReferenceSettings, compute_reference
 from pymatgen_elfml.reference.structures import prototype_structure
 
 CASES = [("Al", "fcc", 1.0), ("Na", "bcc", 0.6), ("Cu", "fcc", 1.0), ("Mg", "hcp", 0.7)]
-
-
-def far_from_nuclei(structure, shape, cutoff: float = 1.0) -> np.ndarray:
-    """(n0, n1, n2) mask of grid points more than ``cutoff`` Angstrom from every nucleus."""
-    frac = np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), -1).reshape(-1, 3)
-    dist = np.full(len(frac), np.inf)
-    for site in structure:
-        d = frac - site.frac_coords
-        d -= np.round(d)
-        dist = np.minimum(dist, np.linalg.norm(d @ structure.lattice.matrix, axis=1))
-    return (dist > cutoff).reshape(shape)
 
 
 def main() -> None:
@@ -41,7 +31,7 @@ def main() -> None:
         s = prototype_structure(proto, [element], vr)
         e0, r0, m0 = compute_reference(s, base)
         e1, r1, m1 = compute_reference(s, tight)
-        far = far_from_nuclei(s, e0.shape)
+        far = distance_to_nuclei(s.lattice.matrix, s.frac_coords, e0.shape) > 1.0
         d = np.abs(e0 - e1)
         rows[f"{element} {proto} V/V0={vr}"] = {
             "max_dELF": float(d.max()), "mean_dELF": float(d.mean()),

@@ -11,7 +11,7 @@ import torch
 
 from pymatgen_elfml.nn import PeriodicUNet3D
 from pymatgen_elfml.patches import Stitcher, extract, patch_starts
-from pymatgen_elfml.symmetry import SeitzOps, patch_frame
+from pymatgen_elfml.symmetry import SeitzOps, pad_seitz, patch_frame
 
 
 @dataclass(frozen=True)
@@ -60,13 +60,8 @@ def _autocast(device: torch.device):
 
 
 def _op_tensors(ops_list: list[SeitzOps], extent: np.ndarray, device) -> tuple[torch.Tensor, ...]:
-    """Pad per-item operator lists to (B, R_max, 4, 4) with a (B, R_max) mask."""
-    r_max = max(len(o) for o in ops_list)
-    mats = np.zeros((len(ops_list), r_max, 4, 4))
-    mask = np.zeros((len(ops_list), r_max))
-    for b, o in enumerate(ops_list):
-        mats[b, : len(o)] = o.as_matrices()
-        mask[b, : len(o)] = 1.0
+    """Padded (B, R_max, 4, 4) operators, (B, R_max) mask and (B, 3) extent as float32 tensors."""
+    mats, mask = pad_seitz([o.as_matrices() for o in ops_list])
     ext = np.tile(np.asarray(extent, dtype=float), (len(ops_list), 1))
     return tuple(torch.as_tensor(a, dtype=torch.float32, device=device) for a in (mats, mask, ext))
 

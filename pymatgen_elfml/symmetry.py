@@ -94,6 +94,18 @@ def _snap_fractions(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def pad_seitz(matrices: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Stack ragged (R_b, 4, 4) Seitz arrays into (B, R_max, 4, 4) float32, zero-padded,
+    with a (B, R_max) float32 mask of the real operators (the input format of ``SymmAvg3D``)."""
+    r_max = max(len(m) for m in matrices)
+    out = np.zeros((len(matrices), r_max, 4, 4), dtype=np.float32)
+    mask = np.zeros((len(matrices), r_max), dtype=np.float32)
+    for b, m in enumerate(matrices):
+        out[b, : len(m)] = m
+        mask[b, : len(m)] = 1.0
+    return out, mask
+
+
 def patch_frame(ops: SeitzOps, origin: np.ndarray) -> SeitzOps:
     """Express operators in a frame whose fractional origin is ``origin`` (3,).
 
@@ -104,16 +116,22 @@ def patch_frame(ops: SeitzOps, origin: np.ndarray) -> SeitzOps:
     return SeitzOps(ops.rotations, np.mod(t_new, 1.0))
 
 
+def _grid_action(shape: tuple[int, int, int], ops: SeitzOps, tol: float):
+    """Real-valued A_ij = R_ij n_i / n_j and c_i = t_i n_i, and which operators make them integral."""
+    n = np.asarray(shape, dtype=float)
+    a = ops.rotations * n[None, :, None] / n[None, None, :]
+    c = ops.translations * n[None, :]
+    ok = (np.abs(a - np.rint(a)).max(axis=(1, 2)) <= tol) & (np.abs(c - np.rint(c)).max(axis=1) <= tol)
+    return a, c, ok
+
+
 def commensurate_ops(shape: tuple[int, int, int], ops: SeitzOps, tol: float = 1e-6) -> SeitzOps:
     """The operators that map the grid onto itself (a subgroup: closed under composition).
 
     All of them for grids from ``grid.grid_shape`` unless the cell's origin makes some
     translations irrational (e.g. a mirror plane at an arbitrary height).
     """
-    n = np.asarray(shape, dtype=float)
-    a = ops.rotations * n[None, :, None] / n[None, None, :]
-    c = ops.translations * n[None, :]
-    ok = (np.abs(a - np.rint(a)).max(axis=(1, 2)) <= tol) & (np.abs(c - np.rint(c)).max(axis=1) <= tol)
+    ok = _grid_action(shape, ops, tol)[2]
     return SeitzOps(ops.rotations[ok], ops.translations[ok])
 
 
@@ -126,21 +144,15 @@ def grid_map_coefficients(shape: tuple[int, int, int], ops: SeitzOps, tol: float
     Raises:
         ValueError: when the grid is not commensurate with the operators.
     """
-    n = np.asarray(shape, dtype=float)
-    a = ops.rotations * n[None, :, None] / n[None, None, :]
-    c = ops.translations * n[None, :]
-    if np.abs(a - np.rint(a)).max(initial=0) > tol or np.abs(c - np.rint(c)).max(initial=0) > tol:
+    a, c, ok = _grid_action(shape, ops, tol)
+    if not ok.all():
         raise ValueError(f"grid {tuple(shape)} is not commensurate with the {len(ops)} symmetry operators")
     return np.rint(a).astype(np.int64), np.rint(c).astype(np.int64)
 
 
 def is_commensurate(shape: tuple[int, int, int], ops: SeitzOps) -> bool:
     """True when every operator maps grid points onto grid points."""
-    try:
-        grid_map_coefficients(shape, ops)
-    except ValueError:
-        return False
-    return True
+    return bool(_grid_action(shape, ops, 1e-6)[2].all())
 
 
 def _mapped_flat_indices(shape, a: np.ndarray, c: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ from pymatgen_elfml.grid import grid_shape
 from pymatgen_elfml.io import validate
 from pymatgen_elfml.nn import PeriodicConv3d, PeriodicUNet3D, SymmAvg3D, UNetConfig, periodic_upsample
 from pymatgen_elfml.sad import sad_density
-from pymatgen_elfml.symmetry import SeitzOps, apply_op, patch_frame, seitz_ops
+from pymatgen_elfml.symmetry import SeitzOps, apply_op, pad_seitz, patch_frame, seitz_ops
 
 DTYPES = [torch.float32, torch.float64]
 TOL = {torch.float32: 1e-5, torch.float64: 1e-12}
@@ -59,13 +59,9 @@ def _whole_cell_inputs(structure, spacing=0.3):
 
 
 def _op_batch(ops_list, extent, dtype):
-    r_max = max(len(o) for o in ops_list)
-    mats = torch.zeros(len(ops_list), r_max, 4, 4, dtype=dtype)
-    mask = torch.zeros(len(ops_list), r_max, dtype=dtype)
-    for b, o in enumerate(ops_list):
-        mats[b, : len(o)] = torch.as_tensor(o.as_matrices(), dtype=dtype)
-        mask[b, : len(o)] = 1
-    return mats, mask, torch.as_tensor(np.tile(extent, (len(ops_list), 1)), dtype=dtype)
+    mats, mask = pad_seitz([o.as_matrices() for o in ops_list])
+    return (torch.as_tensor(mats, dtype=dtype), torch.as_tensor(mask, dtype=dtype),
+            torch.as_tensor(np.tile(extent, (len(ops_list), 1)), dtype=dtype))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)

@@ -17,7 +17,7 @@ from torch.utils.data import Dataset, DistributedSampler, RandomSampler
 
 from pymatgen_elfml.data.triplets import Triplet, discover, read_triplet
 from pymatgen_elfml.patches import extract
-from pymatgen_elfml.symmetry import SeitzOps, patch_frame
+from pymatgen_elfml.symmetry import SeitzOps, pad_seitz, patch_frame
 
 
 @dataclass(frozen=True)
@@ -101,12 +101,7 @@ def collate_patches(items: list[dict]) -> dict:
     Returns:
         sad, elf: (B, 1, E, E, E); sym: (B, R_max, 4, 4); mask: (B, R_max); extent: (B, 3).
     """
-    r_max = max(len(it["sym"]) for it in items)
-    sym = np.zeros((len(items), r_max, 4, 4), dtype=np.float32)
-    mask = np.zeros((len(items), r_max), dtype=np.float32)
-    for b, it in enumerate(items):
-        sym[b, : len(it["sym"])] = it["sym"]
-        mask[b, : len(it["sym"])] = 1.0
+    sym, mask = pad_seitz([it["sym"] for it in items])
     stack = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in ("sad", "elf", "extent")}
     return {**stack, "sym": torch.from_numpy(sym), "mask": torch.from_numpy(mask)}
 
