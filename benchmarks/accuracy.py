@@ -1,18 +1,23 @@
 """ELF accuracy on the reference test split: a model against baselines that need no learning.
 
-    python benchmarks/accuracy.py [--model NAME_OR_DIR] [--model-nosym DIR] [--data data/v1] [--split test]
+    python benchmarks/accuracy.py [--model NAME_OR_DIR] [--mode auto|whole|patches] [--nosym]
+                                  [--model-nosym DIR] [--data data/v1] [--split test] [--vasp ELFCAR ...]
 
-Rows: the model (if given), the same architecture without symmetry pooling (if given), a
-constant equal to the training-split mean ELF, and the semilocal (Thomas-Fermi + von
-Weizsaecker) ELF of the SAD. Metrics on the whole cell and on points > 1 A from nuclei, for
-all test structures and for the compressed ones (V/V0 <= 0.7); interstitial maxima agreement
-(positions within 0.3 A). With --vasp, also compares with the real VASP Ag4 ELFCAR.
+Rows: the model (if given); with --nosym the same weights run without symmetry pooling (no
+SymmAvg3D inside the network, no symmetrization of the output); a separately trained model
+(--model-nosym); a constant equal to the training-split mean ELF; the semilocal (Thomas-Fermi +
+von Weizsaecker) ELF of the SAD. Metrics on the whole cell and on points > 1 A from nuclei, for
+all structures of the split and for the compressed ones (V/V0 <= 0.7); interstitial maxima
+agreement (positions within 0.3 A). With --vasp, the same rows against real VASP ELFCARs, each
+on its own grid (the reference is the mean of the ELFCAR's spin blocks).
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,23 +44,52 @@ def _train_mean(folder: Path) -> float:
     return float(np.mean(vals)) if vals else 0.5
 
 
+class NoPooling:
+    """The same weights without symmetry pooling: no SymmAvg3D, output not symmetrized."""
+
+    def __init__(self, predictor):
+        self.inner = copy.copy(predictor)
+        self.inner.net = copy.deepcopy(predictor.net)
+        self.inner.net.config = replace(predictor.net.config, symm_input=False, symm_stages=False)
+
+    def predict(self, structure, grid=None):
+        return self.inner.predict(structure, grid=grid, symmetrize=False)
+
+
+def compare(structure, ref: np.ndarray, predictors: dict, mean: float, compressed: bool = False) -> dict:
+    """Metrics of every method against the reference ELF ``ref`` (n0, n1, n2) on its own grid."""
+    cell = io.validate(structure)
+    sad = sad_density(cell.lattice, cell.frac, cell.numbers, ref.shape, sad_sigma_for(cell.lattice, ref.shape))
+    fields = {"constant (train mean)": constant_elf(ref.shape, mean), "semilocal TF+vW of SAD": semilocal_elf(sad, cell.lattice)}
+    for name, pred in predictors.items():
+        fields[name] = io.elf_from_elfcar(pred.predict(structure, grid=ref.shape))
+    far = distance_to_nuclei(cell.lattice, cell.frac, ref.shape) > 1.0
+    ref_max = interstitial_maxima(ref, cell.lattice, cell.frac)
+    return {name: {"compressed": compressed, **field_errors(field, ref),
+                   **{f"far_{k}": v for k, v in field_errors(field, ref, far).items()},
+                   **match_maxima(interstitial_maxima(field, cell.lattice, cell.frac), ref_max, cell.lattice)}
+            for name, field in fields.items()}
+
+
 def evaluate(folder: Path, split: str, predictors: dict) -> dict:
     """Per-method metric lists over the split's records."""
     mean = _train_mean(folder)
     out: dict = {}
     for row, rec in _records(folder, split):
-        cell = io.validate(rec.structure)
-        sad = sad_density(cell.lattice, cell.frac, cell.numbers, rec.elf.shape, sad_sigma_for(cell.lattice, rec.elf.shape))
-        fields = {"constant (train mean)": constant_elf(rec.elf.shape, mean), "semilocal TF+vW of SAD": semilocal_elf(sad, cell.lattice)}
-        for name, pred in predictors.items():
-            fields[name] = io.elf_from_elfcar(pred.predict(rec.structure, grid=rec.elf.shape))
-        far = distance_to_nuclei(cell.lattice, cell.frac, rec.elf.shape) > 1.0
-        ref_max = interstitial_maxima(rec.elf, cell.lattice, cell.frac)
-        for name, field in fields.items():
-            res = {"id": rec.id, "compressed": row["volume_ratio"] <= 0.7, **field_errors(field, rec.elf),
-                   **{f"far_{k}": v for k, v in field_errors(field, rec.elf, far).items()},
-                   **match_maxima(interstitial_maxima(field, cell.lattice, cell.frac), ref_max, cell.lattice)}
-            out.setdefault(name, []).append(res)
+        for name, res in compare(rec.structure, rec.elf, predictors, mean, row["volume_ratio"] <= 0.7).items():
+            out.setdefault(name, []).append({"id": rec.id, **res})
+    return out
+
+
+def vasp(paths: list[Path], predictors: dict, mean: float) -> dict:
+    """Each real VASP ELFCAR against the same methods, on the ELFCAR's grid."""
+    from pymatgen.io.vasp.outputs import Elfcar
+
+    out = {}
+    for path in paths:
+        elfcar = Elfcar.from_file(str(path))
+        out[path.name] = {"formula": elfcar.structure.composition.reduced_formula, "grid": list(elfcar.dim),
+                          "methods": compare(elfcar.structure, io.elf_from_elfcar(elfcar), predictors, mean)}
     return out
 
 
@@ -75,22 +109,35 @@ def main() -> None:
     parser.add_argument("--data", default="data/v1", type=Path)
     parser.add_argument("--split", default="test")
     parser.add_argument("--model", default=None)
-    parser.add_argument("--model-nosym", default=None)
+    parser.add_argument("--mode", default="auto", choices=["auto", "whole", "patches"])
+    parser.add_argument("--nosym", action="store_true", help="also run --model's weights without symmetry pooling")
+    parser.add_argument("--model-nosym", default=None, help="a model trained without symmetry pooling")
+    parser.add_argument("--vasp", nargs="*", type=Path, default=[], help="real VASP ELFCARs to compare with")
+    parser.add_argument("--tag", default="", help="suffix of the results file name")
     args = parser.parse_args()
     predictors = {}
     if args.model or args.model_nosym:
         from pymatgen_elfml.predictor import ElfPredictor
 
         if args.model:
-            predictors["model"] = ElfPredictor.from_pretrained(args.model)
+            predictors["model"] = ElfPredictor.from_pretrained(args.model, mode=args.mode)
+            if args.nosym:
+                predictors["model, no symmetry pooling"] = NoPooling(predictors["model"])
         if args.model_nosym:
-            predictors["model without symmetry pooling"] = ElfPredictor.from_pretrained(args.model_nosym)
+            predictors["model trained without pooling"] = ElfPredictor.from_pretrained(args.model_nosym, mode=args.mode)
+    payload = {"data": str(args.data), "split": args.split, "model": args.model, "mode": args.mode}
+    if args.vasp:
+        payload["vasp"] = vasp(args.vasp, predictors, _train_mean(args.data))
+        for name, res in payload["vasp"].items():
+            for method, m in res["methods"].items():
+                print(f"{name} {method:35s} MAE {m['mae']:.4f} RMSE {m['rmse']:.4f} MAE>1A {m['far_mae']:.4f} "
+                      f"maxima recall {m['recall']:.2f} (n_ref {m['n_ref']})")
     table = summarize(evaluate(args.data, args.split, predictors))
     print(f"{'method | subset':45s} {'n':>4s} {'MAE':>7s} {'RMSE':>7s} {'P95':>7s} {'PSNR':>6s} {'hist':>6s} {'MAE>1A':>7s} {'max recall':>10s}")
     for name, m in table.items():
         print(f"{name:45s} {m['n']:4d} {m['mae']:7.4f} {m['rmse']:7.4f} {m['p95']:7.4f} {m['psnr']:6.2f} "
               f"{m['hist_l1']:6.3f} {m['far_mae']:7.4f} {m['recall']:10.2f}")
-    print("wrote", save(f"accuracy_{args.split}", {"data": str(args.data), "split": args.split, "table": table}))
+    print("wrote", save(f"accuracy_{args.split}{args.tag}", {**payload, "table": table}))
 
 
 if __name__ == "__main__":

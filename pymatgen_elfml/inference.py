@@ -11,7 +11,7 @@ import torch
 
 from pymatgen_elfml.nn import PeriodicUNet3D
 from pymatgen_elfml.patches import Stitcher, extract, patch_starts
-from pymatgen_elfml.symmetry import SeitzOps, pad_seitz, patch_frame
+from pymatgen_elfml.symmetry import SeitzOps, pad_seitz, patch_ops
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ def predict_grid(
     for b0 in range(0, len(starts), settings.batch_size):
         batch = starts[b0 : b0 + settings.batch_size]
         inputs = extract(sad, batch - h, edge)
-        ops_list = None if ops is None else [patch_frame(ops, (s - h) / np.asarray(shape)) for s in batch]
+        ops_list = None if ops is None else [patch_ops(ops, s - h, edge, shape) for s in batch]
         pred = _forward(net, inputs, ops_list, extent, device)
         stitcher.add(pred[:, h : h + p, h : h + p, h : h + p], batch)
     return stitcher.result()

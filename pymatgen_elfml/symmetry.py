@@ -116,6 +116,27 @@ def patch_frame(ops: SeitzOps, origin: np.ndarray) -> SeitzOps:
     return SeitzOps(ops.rotations, np.mod(t_new, 1.0))
 
 
+def patch_ops(ops: SeitzOps, first: np.ndarray, edge: int, shape: tuple[int, int, int]) -> SeitzOps:
+    """Operators for symmetry pooling inside one patch (patch frame).
+
+    A patch that spans the whole cell (``edge == N_i`` on every axis) is the torus itself, and
+    pooling over every operator in the patch frame is exact. A smaller patch is not mapped
+    onto itself by a general operator: the appendix's pooling would wrap operator images
+    inside the patch and average unrelated voxels (even of the symmetric SAD), so such
+    patches get the identity only; symmetry is then imposed by ``symmetrize`` on the full
+    cell after stitching.
+
+    Args:
+        ops: the cell's operators (fractional).
+        first: (3,) grid index of the patch's first voxel (halo included).
+        edge: patch edge in voxels (halo included).
+        shape: (N0, N1, N2) cell grid.
+    """
+    if all(edge == n for n in shape):
+        return patch_frame(ops, np.asarray(first, dtype=float) / np.asarray(shape, dtype=float))
+    return SeitzOps.identity()
+
+
 def _grid_action(shape: tuple[int, int, int], ops: SeitzOps, tol: float):
     """Real-valued A_ij = R_ij n_i / n_j and c_i = t_i n_i, and which operators make them integral."""
     n = np.asarray(shape, dtype=float)

@@ -8,7 +8,7 @@ from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
 from pymatgen_elfml.grid import grid_shape
 from pymatgen_elfml.io import validate
-from pymatgen_elfml.symmetry import SeitzOps, grid_orbits, patch_frame, seitz_ops, symmetrize
+from pymatgen_elfml.symmetry import SeitzOps, grid_orbits, patch_frame, patch_ops, seitz_ops, symmetrize
 
 CELLS = ["Al4", "Mg2", "NiAl", "CuZn3_triclinic", "Ni36Al36"]
 
@@ -49,6 +49,19 @@ def test_patch_frame_translation():
             local_img = local.rotations[k] @ (x - origin) + local.translations[k]
             diff = np.mod(global_img - local_img + 0.5, 1.0) - 0.5
             np.testing.assert_allclose(diff, 0, atol=1e-12)
+
+
+def test_patch_ops_pool_only_over_patches_that_are_the_whole_cell(Al4):
+    """A patch smaller than the cell gets the identity; a patch equal to the cell every operator."""
+    cell = validate(Al4)
+    ops = seitz_ops(cell)
+    shape = (40, 40, 40)
+    small = patch_ops(ops, np.array([3, 5, 7]), 32, shape)
+    assert len(small) == 1 and np.array_equal(small.rotations[0], np.eye(3)) and not small.translations.any()
+    whole = patch_ops(ops, np.array([3, 5, 7]), 40, shape)
+    assert len(whole) == len(ops) == 192
+    ref = patch_frame(ops, np.array([3, 5, 7]) / 40)
+    np.testing.assert_array_equal(whole.translations, ref.translations)
 
 
 @pytest.mark.parametrize("fixture", ["Al4", "Mg2", "Si8"])

@@ -1,7 +1,8 @@
 """Periodic patch dataset over triplet folders (first paper, appendix), samplers and collation.
 
 Each item is one patch: the SAD and ELF cut by wrap-around indexing with a context halo,
-the structure's Seitz operators in the patch frame, and the patch's extent in the cell.
+the structure's Seitz operators in the patch frame (``symmetry.patch_ops``: all of them when the
+patch is the whole cell, else the identity), and the patch's extent in the cell.
 Patch starts are (i s + o) mod N with an origin jitter o drawn per epoch from a seeded RNG
 (``set_epoch``); jitter is off for validation.
 """
@@ -17,7 +18,7 @@ from torch.utils.data import Dataset, DistributedSampler, RandomSampler
 
 from pymatgen_elfml.data.triplets import Triplet, discover, read_triplet
 from pymatgen_elfml.patches import extract
-from pymatgen_elfml.symmetry import SeitzOps, pad_seitz, patch_frame
+from pymatgen_elfml.symmetry import SeitzOps, pad_seitz, patch_ops
 
 
 @dataclass(frozen=True)
@@ -85,11 +86,10 @@ class PatchDataset(Dataset):
         per_axis = [math.ceil(n / g.stride) for n in shape]
         start = (np.array(np.unravel_index(k, per_axis)) * g.stride + self.offset) % shape
         first = (start - g.halo)[None]
-        origin = (start - g.halo) / shape
         return {
             "sad": extract(np.asarray(t.sad), first, g.edge)[0][None].astype(np.float32),
             "elf": extract(np.asarray(t.elf), first, g.edge)[0][None].astype(np.float32),
-            "sym": patch_frame(self.ops[j], origin).as_matrices().astype(np.float32),
+            "sym": patch_ops(self.ops[j], first[0], g.edge, tuple(shape)).as_matrices().astype(np.float32),
             "sym_global": t.sym.astype(np.float32),
             "extent": (g.edge / shape).astype(np.float32),
         }

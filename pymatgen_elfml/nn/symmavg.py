@@ -15,8 +15,8 @@ we use the exact integer inverse, which equals R^T whenever R is orthogonal.
 
 When the patch is the whole cell (S = I) on a commensurate grid the samples land on
 grid points and the average is the exact group average. For a patch smaller than the
-cell, an operator that moves points out of the patch wraps them back inside it: this
-is the paper's definition, kept as such.
+cell, an operator that moves points out of the patch wraps them back inside it (the
+paper's definition): callers pass such patches the identity only (``symmetry.patch_ops``).
 """
 
 from __future__ import annotations
