@@ -19,6 +19,7 @@ from pymatgen_elfml.predictor import ElfPredictor
 from pymatgen_elfml.reference.build import read_jsonl
 from pymatgen_elfml.train import loop
 from pymatgen_elfml.train.config import TrainConfig
+from pymatgen_elfml.train.release import release
 
 GEOM = PatchGeometry(patch=8, halo=4, stride=8)
 
@@ -115,6 +116,15 @@ def test_tiny_run_gives_a_loadable_model(triplets, tmp_path, Al4):
     assert predictor.spec.trained and predictor.spec.arch.depth == 2
     elf = predictor.predict(Al4, spacing=0.3).data["total"]
     assert 0 <= elf.min() and elf.max() <= 1
+    # shipping the run: weights verified and copied, card written from the run's files
+    row = dict(n=2, mae=0.1, rmse=0.2, p95=0.3, psnr=14.0, hist_l1=0.5, far_mae=0.1, recall=0.5, value_mae=0.05)
+    (tmp_path / "acc.json").write_text(json.dumps({"split": "test", "machine": {"cores": 2, "cpu": "x86_64"},
+                                                   "table": {"model | all": row}}))
+    dest = release(tmp_path / "run", "tiny-v0", tmp_path / "acc.json", None, models=tmp_path / "models")
+    assert ElfPredictor.from_pretrained(dest, device="cpu").spec.trained
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "# tiny-v0" in card and "| model | all | 2 | 0.100 |" in card and "2 epochs x 16 patches" in card
+    assert (dest / "training_metrics.jsonl").read_text() == (tmp_path / "run" / "metrics.jsonl").read_text()
 
 
 def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatch):

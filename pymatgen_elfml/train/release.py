@@ -1,0 +1,104 @@
+"""Ship a trained run as a registered model: ``models/<name>/`` with weights, config and model card.
+
+    python -m pymatgen_elfml.train.release runs/elf-v1 --name elf-metals-v1 \\
+        --accuracy benchmarks/results/accuracy_test.json --speed benchmarks/results/speed.json
+
+Copies the run's best-on-validation ``model/`` (weights.pt + config.json, checksum verified by
+loading it), the run's ``config.json`` as ``training_config.json`` and ``metrics.jsonl`` as
+``training_metrics.jsonl``, and writes ``MODEL_CARD.md`` from those files and the benchmark JSON:
+every number in the card is read from a file a command wrote, none is typed in.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+from pymatgen_elfml.io import write_text_atomic
+from pymatgen_elfml.pretrained import CONFIG_FILE, WEIGHTS_FILE, load_model
+
+MODELS = Path(__file__).resolve().parents[2] / "models"
+
+
+def _table(rows: dict, keys=("mae", "rmse", "p95", "psnr", "hist_l1", "far_mae", "recall", "value_mae")) -> list[str]:
+    head = "| method / subset | n | MAE | RMSE | P95 | PSNR (dB) | hist L1 | MAE > 1 A | maxima recall | maxima dELF |"
+    lines = [head, "|" + "---|" * 10]
+    for name, m in rows.items():
+        lines.append(f"| {name} | {m.get('n', 1)} | " + " | ".join(f"{m[k]:.3f}" if k != "psnr" else f"{m[k]:.1f}" for k in keys) + " |")
+    return lines
+
+
+def model_card(name: str, run: Path, accuracy: dict, speed: dict | None) -> str:
+    """The MODEL_CARD.md text of a run folder and its benchmark results."""
+    cfg = json.loads((run / "config.json").read_text())
+    spec = json.loads((run / "model" / CONFIG_FILE).read_text())
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    best = min(rows, key=lambda r: r["val"]["mae"])
+    net, _ = load_model(run / "model")
+    n_params = sum(p.numel() for p in net.parameters())
+    hours = sum(r["seconds"] for r in rows) / 3600
+    out = [f"# {name}", "",
+           "Predicts the ELF of a crystal (values in [0, 1], on a 0.10 A grid) from its superposed atomic density,",
+           "trained on GPAW PBE reference ELFs of metal-only structures (`data/v1`). Output: pymatgen `Elfcar`.", "",
+           "## Data and split",
+           f"- Training data: `{cfg['data']}` = triplets written by `python -m pymatgen_elfml.data prepare data/v1`;",
+           "  see `data/v1/README.md` (413 structures, 25 elements, GPAW 26.7.0 PAW PBE, 300 eV, k-spacing 0.3 1/A).",
+           "- Split by chemical system (`data/v1/splits.json`): train 328 / validation 42 / test 43 structures.",
+           "  Trained on train, model chosen on validation (lowest patch MAE), evaluated once on test.", "",
+           "## Model and training",
+           f"- `PeriodicUNet3D` {json.dumps(spec['arch'])}: {n_params:,} parameters; native spacing "
+           f"{spec['native_spacing']} A, SAD smoothing {spec['sad_sigma']} A; patch {spec['patch_size']} + halo {spec['halo']}.",
+           f"- `python -m pymatgen_elfml.train` with {json.dumps({k: v for k, v in cfg.items() if k not in ('data', 'out', 'resume')})}.",
+           f"- {len(rows)} epochs x {cfg['max_patches'] or 'all'} patches; training time {hours:.2f} h on "
+           f"{accuracy.get('machine', {}).get('cores', '?')} CPU cores ({accuracy.get('machine', {}).get('cpu', '?')}), no GPU.",
+           f"- Chosen epoch {best['epoch']}: validation patch MAE {best['val']['mae']:.4f} (loss terms "
+           + ", ".join(f"{k} {best['val'][k]:.4f}" for k in ("vox", "grad", "hist")) + ").",
+           "- Per-epoch loss terms, validation metrics and learned log-precisions: `training_metrics.jsonl`.", "",
+           "## Accuracy (`python benchmarks/accuracy.py`)",
+           f"Split `{accuracy['split']}`, inference mode `{accuracy.get('mode', 'auto')}`, on the reference grid. "
+           "MAE > 1 A: points more than 1 A from every nucleus. Maxima: interstitial ELF maxima (> 1 A from nuclei) "
+           "of the reference with a predicted maximum within 0.3 A (recall) and the |dELF| there.", "",
+           *_table(accuracy["table"]), ""]
+    for fname, res in accuracy.get("vasp", {}).items():
+        out += [f"Real VASP `{fname}` ({res['formula']}, grid {res['grid']}):", "", *_table(res["methods"]), ""]
+    if speed:
+        s = speed["summary"]
+        out += ["## Speed (`python benchmarks/speed.py`)",
+                f"Median ratio GPAW reference time / prediction time over {len(speed['structures'])} structures: "
+                f"{s['median_ratio']:.0f}x (min {s['min_ratio']:.0f}x); GPAW {s['total_gpaw_s']:.0f} s vs prediction "
+                f"{s['total_predict_s']:.1f} s in total, device {s['device']}.", ""]
+    return "\n".join(out)
+
+
+def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Path = MODELS) -> Path:
+    """Copy the run's model into ``models/<name>/`` and write its card; returns the folder."""
+    load_model(run / "model")  # verifies checksum, format and keys before anything is copied
+    dest = models / name
+    dest.mkdir(parents=True, exist_ok=True)
+    for src, dst in ((run / "model" / WEIGHTS_FILE, WEIGHTS_FILE), (run / "config.json", "training_config.json"),
+                     (run / "metrics.jsonl", "training_metrics.jsonl")):
+        shutil.copyfile(src, dest / (dst + ".tmp"))
+        (dest / (dst + ".tmp")).replace(dest / dst)
+    config = json.loads((run / "model" / CONFIG_FILE).read_text())
+    config["description"] = f"{name}: trained by python -m pymatgen_elfml.train on data/v1 (see MODEL_CARD.md)"
+    write_text_atomic(dest / CONFIG_FILE, json.dumps(config, indent=2))
+    card = model_card(name, run, json.loads(accuracy.read_text()), json.loads(speed.read_text()) if speed else None)
+    write_text_atomic(dest / "MODEL_CARD.md", card)
+    load_model(dest)
+    return dest
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.train.release", description=__doc__.splitlines()[0])
+    parser.add_argument("run", type=Path)
+    parser.add_argument("--name", required=True)
+    parser.add_argument("--accuracy", type=Path, required=True)
+    parser.add_argument("--speed", type=Path, default=None)
+    args = parser.parse_args(argv)
+    print("wrote", release(args.run, args.name, args.accuracy, args.speed))
+
+
+if __name__ == "__main__":
+    main()
