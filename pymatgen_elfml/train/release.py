@@ -5,8 +5,9 @@
 
 Copies the run's best-on-validation ``model/`` (weights.pt + config.json, checksum verified by
 loading it), the run's ``config.json`` as ``training_config.json`` and ``metrics.jsonl`` as
-``training_metrics.jsonl``, and writes ``MODEL_CARD.md`` from those files and the benchmark JSON:
-every number in the card is read from a file a command wrote, none is typed in.
+``training_metrics.jsonl``, and writes ``MODEL_CARD.md`` from those files and the benchmark JSON
+(every number in the generated sections is read from a file a command wrote), followed by the
+hand-written interpretation in ``--notes``.
 """
 
 from __future__ import annotations
@@ -23,14 +24,17 @@ MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
 def _table(rows: dict, keys=("mae", "rmse", "p95", "psnr", "hist_l1", "far_mae", "recall", "value_mae")) -> list[str]:
-    head = "| method / subset | n | MAE | RMSE | P95 | PSNR (dB) | hist L1 | MAE > 1 A | maxima recall | maxima dELF |"
-    lines = [head, "|" + "---|" * 10]
+    """Markdown table; row names "method | subset" (accuracy.py's keys) or a bare method name."""
+    lines = ["| method | subset | n | MAE | RMSE | P95 | PSNR (dB) | hist L1 | MAE > 1 A | maxima recall | maxima dELF |",
+             "|" + "---|" * 11]
     for name, m in rows.items():
-        lines.append(f"| {name} | {m.get('n', 1)} | " + " | ".join(f"{m[k]:.3f}" if k != "psnr" else f"{m[k]:.1f}" for k in keys) + " |")
+        method, _, subset = name.partition(" | ")
+        values = " | ".join(f"{m[k]:.1f}" if k == "psnr" else f"{m[k]:.3f}" for k in keys)
+        lines.append(f"| {method} | {subset or 'whole cell'} | {m.get('n', 1)} | {values} |")
     return lines
 
 
-def model_card(name: str, run: Path, accuracy: dict, speed: dict | None) -> str:
+def model_card(name: str, run: Path, accuracy: dict, speed: dict | None, notes: str = "") -> str:
     """The MODEL_CARD.md text of a run folder and its benchmark results."""
     cfg = json.loads((run / "config.json").read_text())
     spec = json.loads((run / "model" / CONFIG_FILE).read_text())
@@ -43,7 +47,7 @@ def model_card(name: str, run: Path, accuracy: dict, speed: dict | None) -> str:
            "Predicts the ELF of a crystal (values in [0, 1], on a 0.10 A grid) from its superposed atomic density,",
            "trained on GPAW PBE reference ELFs of metal-only structures (`data/v1`). Output: pymatgen `Elfcar`.", "",
            "## Data and split",
-           f"- Training data: `{cfg['data']}` = triplets written by `python -m pymatgen_elfml.data prepare data/v1`;",
+           f"- Training data: triplets written by `python -m pymatgen_elfml.data prepare data/v1 --out {cfg['data']}`;",
            "  see `data/v1/README.md` (413 structures, 25 elements, GPAW 26.7.0 PAW PBE, 300 eV, k-spacing 0.3 1/A).",
            "- Split by chemical system (`data/v1/splits.json`): train 328 / validation 42 / test 43 structures.",
            "  Trained on train, model chosen on validation (lowest patch MAE), evaluated once on test.", "",
@@ -69,10 +73,11 @@ def model_card(name: str, run: Path, accuracy: dict, speed: dict | None) -> str:
                 f"Median ratio GPAW reference time / prediction time over {len(speed['structures'])} structures: "
                 f"{s['median_ratio']:.0f}x (min {s['min_ratio']:.0f}x); GPAW {s['total_gpaw_s']:.0f} s vs prediction "
                 f"{s['total_predict_s']:.1f} s in total, device {s['device']}.", ""]
-    return "\n".join(out)
+    return "\n".join(out) + (f"\n{notes.strip()}\n" if notes.strip() else "")
 
 
-def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Path = MODELS) -> Path:
+def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Path = MODELS,
+            notes: Path | None = None) -> Path:
     """Copy the run's model into ``models/<name>/`` and write its card; returns the folder."""
     load_model(run / "model")  # verifies checksum, format and keys before anything is copied
     dest = models / name
@@ -84,7 +89,8 @@ def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Pa
     config = json.loads((run / "model" / CONFIG_FILE).read_text())
     config["description"] = f"{name}: trained by python -m pymatgen_elfml.train on data/v1 (see MODEL_CARD.md)"
     write_text_atomic(dest / CONFIG_FILE, json.dumps(config, indent=2))
-    card = model_card(name, run, json.loads(accuracy.read_text()), json.loads(speed.read_text()) if speed else None)
+    card = model_card(name, run, json.loads(accuracy.read_text()), json.loads(speed.read_text()) if speed else None,
+                      notes.read_text() if notes else "")
     write_text_atomic(dest / "MODEL_CARD.md", card)
     load_model(dest)
     return dest
@@ -96,8 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--accuracy", type=Path, required=True)
     parser.add_argument("--speed", type=Path, default=None)
+    parser.add_argument("--notes", type=Path, default=None, help="markdown appended to the card (interpretation)")
     args = parser.parse_args(argv)
-    print("wrote", release(args.run, args.name, args.accuracy, args.speed))
+    print("wrote", release(args.run, args.name, args.accuracy, args.speed, notes=args.notes))
 
 
 if __name__ == "__main__":
