@@ -123,7 +123,7 @@ def test_tiny_run_gives_a_loadable_model(triplets, tmp_path, Al4):
     dest = release(tmp_path / "run", "tiny-v0", tmp_path / "acc.json", None, models=tmp_path / "models")
     assert ElfPredictor.from_pretrained(dest, device="cpu").spec.trained
     card = (dest / "MODEL_CARD.md").read_text()
-    assert "# tiny-v0" in card and "| model | all | 2 | 0.100 |" in card and "2 epochs x 16 patches" in card
+    assert "# tiny-v0" in card and "| model | all | 2 | 0.100 |" in card and "2 epochs x up to 16 patches" in card
     assert (dest / "training_metrics.jsonl").read_text() == (tmp_path / "run" / "metrics.jsonl").read_text()
 
 

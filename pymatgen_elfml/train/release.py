@@ -34,6 +34,15 @@ def _table(rows: dict, keys=("mae", "rmse", "p95", "psnr", "hist_l1", "far_mae",
     return lines
 
 
+def _split_counts(triplets: Path) -> str:
+    """'train 328 / val 42 / test 43' from the triplets' stem_meta.json files."""
+    counts: dict[str, int] = {}
+    for meta in sorted(triplets.glob("*_meta.json")):
+        split = json.loads(meta.read_text()).get("split", "none")
+        counts[split] = counts.get(split, 0) + 1
+    return " / ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "unknown (triplets not found)"
+
+
 def model_card(name: str, run: Path, accuracy: dict, speed: dict | None, notes: str = "") -> str:
     """The MODEL_CARD.md text of a run folder and its benchmark results."""
     cfg = json.loads((run / "config.json").read_text())
@@ -43,20 +52,22 @@ def model_card(name: str, run: Path, accuracy: dict, speed: dict | None, notes: 
     net, _ = load_model(run / "model")
     n_params = sum(p.numel() for p in net.parameters())
     hours = sum(r["seconds"] for r in rows) / 3600
+    machine = accuracy.get("machine", {})
     out = [f"# {name}", "",
            "Predicts the ELF of a crystal (values in [0, 1], on a 0.10 A grid) from its superposed atomic density,",
            "trained on GPAW PBE reference ELFs of metal-only structures (`data/v1`). Output: pymatgen `Elfcar`.", "",
            "## Data and split",
-           f"- Training data: triplets written by `python -m pymatgen_elfml.data prepare data/v1 --out {cfg['data']}`;",
-           "  see `data/v1/README.md` (413 structures, 25 elements, GPAW 26.7.0 PAW PBE, 300 eV, k-spacing 0.3 1/A).",
-           "- Split by chemical system (`data/v1/splits.json`): train 328 / validation 42 / test 43 structures.",
+           f"- Training data: triplets written by `python -m pymatgen_elfml.data prepare data/v1 --out {cfg['data']}`",
+           "  (how the reference data was made: `data/v1/README.md`).",
+           f"- Split by chemical system (`data/v1/splits.json`), structures: {_split_counts(Path(cfg['data']))}.",
            "  Trained on train, model chosen on validation (lowest patch MAE), evaluated once on test.", "",
            "## Model and training",
            f"- `PeriodicUNet3D` {json.dumps(spec['arch'])}: {n_params:,} parameters; native spacing "
            f"{spec['native_spacing']} A, SAD smoothing {spec['sad_sigma']} A; patch {spec['patch_size']} + halo {spec['halo']}.",
            f"- `python -m pymatgen_elfml.train` with {json.dumps({k: v for k, v in cfg.items() if k not in ('data', 'out', 'resume')})}.",
-           f"- {len(rows)} epochs x {cfg['max_patches'] or 'all'} patches; training time {hours:.2f} h on "
-           f"{accuracy.get('machine', {}).get('cores', '?')} CPU cores ({accuracy.get('machine', {}).get('cpu', '?')}), no GPU.",
+           f"- {len(rows)} epochs x {('up to ' + str(cfg['max_patches'])) if cfg['max_patches'] else 'all'} patches; training time {hours:.2f} h (sum of the epoch "
+           f"times) on device `{cfg['device']}`; benchmarks below measured on {machine.get('cores', '?')} cores "
+           f"({machine.get('cpu', '?')}, GPU: {machine.get('cuda') or 'none'}).",
            f"- Chosen epoch {best['epoch']}: validation patch MAE {best['val']['mae']:.4f} (loss terms "
            + ", ".join(f"{k} {best['val'][k]:.4f}" for k in ("vox", "grad", "hist")) + ").",
            "- Per-epoch loss terms, validation metrics and learned log-precisions: `training_metrics.jsonl`.", "",
@@ -87,7 +98,7 @@ def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Pa
         shutil.copyfile(src, dest / (dst + ".tmp"))
         (dest / (dst + ".tmp")).replace(dest / dst)
     config = json.loads((run / "model" / CONFIG_FILE).read_text())
-    config["description"] = f"{name}: trained by python -m pymatgen_elfml.train on data/v1 (see MODEL_CARD.md)"
+    config["description"] = f"{name}: trained by python -m pymatgen_elfml.train (see MODEL_CARD.md)"
     write_text_atomic(dest / CONFIG_FILE, json.dumps(config, indent=2))
     card = model_card(name, run, json.loads(accuracy.read_text()), json.loads(speed.read_text()) if speed else None,
                       notes.read_text() if notes else "")
