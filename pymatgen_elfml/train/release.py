@@ -17,7 +17,7 @@ import json
 import shutil
 from pathlib import Path
 
-from pymatgen_elfml.io import write_text_atomic
+from pymatgen_elfml.io import atomic_path, write_text_atomic
 from pymatgen_elfml.pretrained import CONFIG_FILE, WEIGHTS_FILE, load_model
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
@@ -43,14 +43,12 @@ def _split_counts(triplets: Path) -> str:
     return " / ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "unknown (triplets not found)"
 
 
-def model_card(name: str, run: Path, accuracy: dict, speed: dict | None, notes: str = "") -> str:
-    """The MODEL_CARD.md text of a run folder and its benchmark results."""
+def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict | None, notes: str = "") -> str:
+    """The MODEL_CARD.md text of a run folder (model of ``n_params`` parameters) and its benchmark results."""
     cfg = json.loads((run / "config.json").read_text())
     spec = json.loads((run / "model" / CONFIG_FILE).read_text())
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     best = min(rows, key=lambda r: r["val"]["mae"])
-    net, _ = load_model(run / "model")
-    n_params = sum(p.numel() for p in net.parameters())
     hours = sum(r["seconds"] for r in rows) / 3600
     machine = accuracy.get("machine", {})
     out = [f"# {name}", "",
@@ -90,17 +88,18 @@ def model_card(name: str, run: Path, accuracy: dict, speed: dict | None, notes: 
 def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Path = MODELS,
             notes: Path | None = None) -> Path:
     """Copy the run's model into ``models/<name>/`` and write its card; returns the folder."""
-    load_model(run / "model")  # verifies checksum, format and keys before anything is copied
+    net, _ = load_model(run / "model")  # verifies checksum, format and keys before anything is copied
     dest = models / name
     dest.mkdir(parents=True, exist_ok=True)
     for src, dst in ((run / "model" / WEIGHTS_FILE, WEIGHTS_FILE), (run / "config.json", "training_config.json"),
                      (run / "metrics.jsonl", "training_metrics.jsonl")):
-        shutil.copyfile(src, dest / (dst + ".tmp"))
-        (dest / (dst + ".tmp")).replace(dest / dst)
+        with atomic_path(dest / dst) as tmp:
+            shutil.copyfile(src, tmp)
     config = json.loads((run / "model" / CONFIG_FILE).read_text())
     config["description"] = f"{name}: trained by python -m pymatgen_elfml.train (see MODEL_CARD.md)"
     write_text_atomic(dest / CONFIG_FILE, json.dumps(config, indent=2))
-    card = model_card(name, run, json.loads(accuracy.read_text()), json.loads(speed.read_text()) if speed else None,
+    n_params = sum(p.numel() for p in net.parameters())
+    card = model_card(name, run, n_params, json.loads(accuracy.read_text()), json.loads(speed.read_text()) if speed else None,
                       notes.read_text() if notes else "")
     write_text_atomic(dest / "MODEL_CARD.md", card)
     load_model(dest)
