@@ -1,12 +1,15 @@
 """ELF accuracy on the reference test split: a model against baselines that need no learning.
 
     python benchmarks/accuracy.py [--model NAME_OR_DIR] [--mode auto|whole|patches] [--nosym]
-                                  [--model-nosym DIR] [--data data/v1] [--split test] [--vasp ELFCAR ...]
+                                  [--model-nosym DIR] [--compare NAME_OR_DIR ...] [--gbm]
+                                  [--data data/v1] [--split test] [--vasp ELFCAR ...]
 
 Rows: the model (if given); with --nosym the same weights run without symmetry pooling (no
 SymmAvg3D inside the network, no symmetrization of the output); a separately trained model
-(--model-nosym); a constant equal to the training-split mean ELF; the semilocal (Thomas-Fermi +
-von Weizsaecker) ELF of the SAD. Metrics on the whole cell and on points > 1 A from nuclei, for
+(--model-nosym); other models (--compare, e.g. the previous release); with --gbm the
+gradient-boosting baseline of ``gbm_baseline.py``, fitted on the training split in the same run;
+the best constant for MAE, each cell's median ELF (an oracle: it reads the reference); a constant
+equal to the training-split mean ELF; the semilocal (Thomas-Fermi + von Weizsaecker) ELF of the SAD. Metrics on the whole cell and on points > 1 A from nuclei, for
 all structures of the split and for the compressed ones (V/V0 <= 0.7); interstitial maxima
 agreement (positions within 0.3 A). With --vasp, the same rows against real VASP ELFCARs, each
 on its own grid (the reference is the mean of the ELFCAR's spin blocks).
@@ -16,31 +19,22 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from common import save
+from gbm_baseline import GbmBaseline, records
 from pymatgen_elfml import io
 from pymatgen_elfml.baselines import constant_elf, semilocal_elf
 from pymatgen_elfml.data.triplets import sad_sigma_for
 from pymatgen_elfml.metrics import distance_to_nuclei, field_errors, interstitial_maxima, match_maxima
-from pymatgen_elfml.reference.build import read_jsonl
-from pymatgen_elfml.reference.store import read_record
 from pymatgen_elfml.sad import sad_density
 
 
-def _records(folder: Path, split: str):
-    splits = json.loads((folder / "splits.json").read_text())
-    for row in read_jsonl(folder / "manifest.jsonl"):
-        if splits.get(row["id"]) == split:
-            yield row, read_record(folder / row["file"], sha256=row["sha256"])
-
-
 def _train_mean(folder: Path) -> float:
-    vals = [float(rec.elf.mean()) for _, rec in _records(folder, "train")]
+    vals = [float(rec.elf.mean()) for _, rec in records(folder, "train")]
     return float(np.mean(vals)) if vals else 0.5
 
 
@@ -60,7 +54,8 @@ def compare(structure, ref: np.ndarray, predictors: dict, mean: float, compresse
     """Metrics of every method against the reference ELF ``ref`` (n0, n1, n2) on its own grid."""
     cell = io.validate(structure)
     sad = sad_density(cell.lattice, cell.frac, cell.numbers, ref.shape, sad_sigma_for(cell.lattice, ref.shape))
-    fields = {"constant (train mean)": constant_elf(ref.shape, mean), "semilocal TF+vW of SAD": semilocal_elf(sad, cell.lattice)}
+    fields = {"best constant (cell median)": constant_elf(ref.shape, float(np.median(ref))),
+              "constant (train mean)": constant_elf(ref.shape, mean), "semilocal TF+vW of SAD": semilocal_elf(sad, cell.lattice)}
     for name, pred in predictors.items():
         fields[name] = io.elf_from_elfcar(pred.predict(structure, grid=ref.shape))
     far = distance_to_nuclei(cell.lattice, cell.frac, ref.shape) > 1.0
@@ -75,7 +70,7 @@ def evaluate(folder: Path, split: str, predictors: dict) -> dict:
     """Per-method metric lists over the split's records."""
     mean = _train_mean(folder)
     out: dict = {}
-    for row, rec in _records(folder, split):
+    for row, rec in records(folder, split):
         for name, res in compare(rec.structure, rec.elf, predictors, mean, row["volume_ratio"] <= 0.7).items():
             out.setdefault(name, []).append({"id": rec.id, **res})
     return out
@@ -112,20 +107,28 @@ def main() -> None:
     parser.add_argument("--mode", default="auto", choices=["auto", "whole", "patches"])
     parser.add_argument("--nosym", action="store_true", help="also run --model's weights without symmetry pooling")
     parser.add_argument("--model-nosym", default=None, help="a model trained without symmetry pooling")
+    parser.add_argument("--compare", nargs="*", default=[], help="other models (names or folders) as extra rows")
+    parser.add_argument("--gbm", action="store_true", help="fit the gradient-boosting baseline and add its row")
     parser.add_argument("--vasp", nargs="*", type=Path, default=[], help="real VASP ELFCARs to compare with")
     parser.add_argument("--tag", default="", help="suffix of the results file name")
     args = parser.parse_args()
-    predictors = {}
-    if args.model or args.model_nosym:
+    predictors, extra = {}, {}
+    if args.model or args.model_nosym or args.compare:
         from pymatgen_elfml.predictor import ElfPredictor
 
+        for other in args.compare:
+            predictors[f"model {other}"] = ElfPredictor.from_pretrained(other, mode=args.mode)
         if args.model:
             predictors["model"] = ElfPredictor.from_pretrained(args.model, mode=args.mode)
             if args.nosym:
                 predictors["model, no symmetry pooling"] = NoPooling(predictors["model"])
         if args.model_nosym:
             predictors["model trained without pooling"] = ElfPredictor.from_pretrained(args.model_nosym, mode=args.mode)
-    payload = {"data": str(args.data), "split": args.split, "model": args.model, "mode": args.mode}
+    if args.gbm:
+        gbm = GbmBaseline(args.data)
+        predictors["gradient boosting (SAD features)"] = gbm
+        extra["gbm"] = {"fit_seconds": gbm.fit_seconds, "n_samples": gbm.n_samples}
+    payload = {"data": str(args.data), "split": args.split, "model": args.model, "mode": args.mode, **extra}
     if args.vasp:
         payload["vasp"] = vasp(args.vasp, predictors, _train_mean(args.data))
         for name, res in payload["vasp"].items():

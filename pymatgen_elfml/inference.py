@@ -66,8 +66,9 @@ def _op_tensors(ops_list: list[SeitzOps], extent: np.ndarray, device) -> tuple[t
     return tuple(torch.as_tensor(a, dtype=torch.float32, device=device) for a in (mats, mask, ext))
 
 
-def _forward(net, sad: np.ndarray, ops_list, extent, device) -> np.ndarray:
-    x = torch.as_tensor(sad, dtype=torch.float32, device=device)[:, None]
+def _forward(net, inputs: np.ndarray, ops_list, extent, device) -> np.ndarray:
+    """(B, C, n0, n1, n2) inputs -> (B, n0, n1, n2) outputs."""
+    x = torch.as_tensor(inputs, dtype=torch.float32, device=device)
     sym = _op_tensors(ops_list, extent, device) if ops_list is not None else (None, None, None)
     with torch.inference_mode(), _autocast(device):
         y = net(x, *sym)
@@ -85,20 +86,22 @@ def predict_grid(
 
     Args:
         net: the model, already on ``device`` and in eval mode.
-        sad: (N0, N1, N2) SAD in e/Angstrom^3.
+        sad: (N0, N1, N2) SAD in e/Angstrom^3, or (C, N0, N1, N2) input channels
+            (``features.sad_features``) for a network with feature inputs.
         ops: the cell's Seitz operators (None: no symmetry pooling).
         settings: whole-cell or patch inference.
 
     Returns:
         (N0, N1, N2) float64 prediction (not yet symmetrized).
     """
-    shape = sad.shape
+    inputs = sad[None] if sad.ndim == 3 else sad
+    shape = inputs.shape[1:]
     mult = net.config.size_multiple
-    whole = settings.mode == "whole" or (settings.mode == "auto" and sad.size <= settings.max_whole_voxels)
+    whole = settings.mode == "whole" or (settings.mode == "auto" and np.prod(shape) <= settings.max_whole_voxels)
     if whole:
         if any(n % mult for n in shape):
             raise ValueError(f"whole-cell inference needs grid sizes that are multiples of {mult}, got {shape}")
-        out = _forward(net, sad[None], None if ops is None else [ops], np.ones(3), device)
+        out = _forward(net, inputs[None], None if ops is None else [ops], np.ones(3), device)
         return out[0].astype(np.float64)
     edge = settings.patch_size + 2 * settings.halo
     if edge % mult:
@@ -109,8 +112,8 @@ def predict_grid(
     h, p = settings.halo, settings.patch_size
     for b0 in range(0, len(starts), settings.batch_size):
         batch = starts[b0 : b0 + settings.batch_size]
-        inputs = extract(sad, batch - h, edge)
+        cut = np.stack([extract(c, batch - h, edge) for c in inputs], axis=1)
         ops_list = None if ops is None else [patch_ops(ops, s - h, edge, shape) for s in batch]
-        pred = _forward(net, inputs, ops_list, extent, device)
+        pred = _forward(net, cut, ops_list, extent, device)
         stitcher.add(pred[:, h : h + p, h : h + p, h : h + p], batch)
     return stitcher.result()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
+from pymatgen_elfml.features import nearest_nucleus_distance
+
 
 def field_errors(pred: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = None) -> dict:
     """MAE, RMSE, 95th percentile |error|, PSNR (peak 1, ELF units, dB) and the L1 distance of
@@ -22,16 +24,9 @@ def field_errors(pred: np.ndarray, ref: np.ndarray, mask: np.ndarray | None = No
 
 
 def distance_to_nuclei(lattice: np.ndarray, frac: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """(n0, n1, n2) distance in Angstrom from every grid point to the nearest nucleus (periodic)."""
-    pts = np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), -1).reshape(-1, 3)
-    best = np.full(len(pts), np.inf)
-    images = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).reshape(-1, 3)
-    for x in np.asarray(frac):
-        d = pts - x
-        d -= np.round(d)
-        for img in images:  # minimum image is not enough in skewed cells
-            best = np.minimum(best, np.linalg.norm((d + img) @ lattice, axis=1))
-    return best.reshape(shape)
+    """(n0, n1, n2) distance in Angstrom from every grid point to the nearest nucleus (periodic, exact)."""
+    bound = float(np.linalg.norm(np.asarray(lattice, float), axis=1).sum())  # no point is farther than this
+    return nearest_nucleus_distance(lattice, frac, shape, cap=bound)
 
 
 def interstitial_maxima(elf: np.ndarray, lattice: np.ndarray, frac: np.ndarray, min_dist: float = 1.0,

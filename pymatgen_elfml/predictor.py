@@ -13,6 +13,7 @@ from pymatgen.io.vasp.outputs import Elfcar
 from tqdm.auto import tqdm
 
 from pymatgen_elfml import io, pretrained, symmetry
+from pymatgen_elfml.features import sad_features
 from pymatgen_elfml.grid import grid_shape, resample_periodic
 from pymatgen_elfml.inference import InferenceSettings, predict_grid, resolve_device
 from pymatgen_elfml.nn import PeriodicUNet3D
@@ -79,7 +80,10 @@ class ElfPredictor:
         out_shape = self._output_shape(cell, ops, grid, spacing)
         native = grid_shape(cell.lattice, self.spec.native_spacing, ops, self.spec.arch.size_multiple)
         sad = sad_density(cell.lattice, cell.frac, cell.numbers, native, self.spec.sad_sigma)
-        elf = predict_grid(self.net, sad, ops, self.settings, self.device)
+        if self.spec.arch.inputs != "log_sad":
+            sad = sad_features(sad, cell.lattice, cell.frac, self.spec.arch.inputs)
+        pooling = self.spec.arch.symm_input or self.spec.arch.symm_stages
+        elf = predict_grid(self.net, sad, ops if pooling else None, self.settings, self.device)
         if not np.all(np.isfinite(elf)):
             raise RuntimeError("the network produced NaN/inf values: the weights are probably corrupted")
         if symmetrize:

@@ -129,10 +129,10 @@ def patch_ops(ops: SeitzOps, first: np.ndarray, edge: int, shape: tuple[int, int
     Args:
         ops: the cell's operators (fractional).
         first: (3,) grid index of the patch's first voxel (halo included).
-        edge: patch edge in voxels (halo included).
+        edge: patch edge in voxels (halo included), one or three of them.
         shape: (N0, N1, N2) cell grid.
     """
-    if all(edge == n for n in shape):
+    if np.all(np.asarray(edge) == np.asarray(shape)):
         return patch_frame(ops, np.asarray(first, dtype=float) / np.asarray(shape, dtype=float))
     return SeitzOps.identity()
 

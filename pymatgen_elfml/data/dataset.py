@@ -1,10 +1,14 @@
 """Periodic patch dataset over triplet folders (first paper, appendix), samplers and collation.
 
-Each item is one patch: the SAD and ELF cut by wrap-around indexing with a context halo,
-the structure's Seitz operators in the patch frame (``symmetry.patch_ops``: all of them when the
-patch is the whole cell, else the identity), and the patch's extent in the cell.
-Patch starts are (i s + o) mod N with an origin jitter o drawn per epoch from a seeded RNG
-(``set_epoch``); jitter is off for validation.
+Each item is one patch: the network's input channels (``features.sad_features``) and the ELF
+cut by wrap-around indexing with a context halo, a mask of the voxels farther than
+``core_radius`` from every nucleus ("far", where codes can agree on the ELF), the structure's Seitz operators in the patch frame
+(``symmetry.patch_ops``: all of them when the patch is the whole cell, else the identity), and
+the patch's extent in the cell. Patch starts are (i s + o) mod N with an origin jitter o drawn
+per epoch from a seeded RNG (``set_epoch``); jitter is off for validation.
+
+With ``PatchGeometry(whole=True)`` an item is the whole cell (no halo), rolled by a random
+offset per epoch and item (exact on the torus); ``ShapeBatchSampler`` batches cells of equal grid.
 """
 
 from __future__ import annotations
@@ -14,20 +18,23 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset, DistributedSampler, RandomSampler
+from torch.utils.data import Dataset, DistributedSampler, RandomSampler, Sampler
 
 from pymatgen_elfml.data.triplets import Triplet, discover, read_triplet
+from pymatgen_elfml.features import nearest_nucleus_distance, sad_features
 from pymatgen_elfml.patches import extract
 from pymatgen_elfml.symmetry import SeitzOps, pad_seitz, patch_ops
 
 
 @dataclass(frozen=True)
 class PatchGeometry:
-    """Patch layout in voxels: core edge ``patch``, ``halo`` of context, start stride ``stride`` (<= patch)."""
+    """Patch layout in voxels: core edge ``patch``, ``halo`` of context, start stride ``stride`` (<= patch);
+    ``whole``: one item per cell, the whole periodic cell (patch, halo and stride unused)."""
 
     patch: int = 32
     halo: int = 8
     stride: int = 32
+    whole: bool = False
 
     def __post_init__(self) -> None:
         if not (1 <= self.stride <= self.patch) or self.halo < 0:
@@ -47,12 +54,16 @@ class PatchDataset(Dataset):
         split: keep only samples whose ``stem_meta.json`` has this split (None: all).
         jitter: draw an origin offset per epoch (training) or not (validation).
         seed: base seed of the jitter.
+        inputs: feature set of the network's input channels (``features.FEATURE_SETS``).
+        core_radius: the "far" mask marks voxels farther than this (A) from every nucleus.
+        fraction: keep a seeded random fraction of the chemical systems (``split_key``; learning curves).
 
     Unreadable or inconsistent samples are skipped and listed in ``self.skipped``.
     """
 
     def __init__(self, folder, geometry: PatchGeometry = PatchGeometry(), split: str | None = None,
-                 jitter: bool = True, seed: int = 0):
+                 jitter: bool = True, seed: int = 0, inputs: str = "log_sad", core_radius: float = 1.0,
+                 fraction: float = 1.0):
         self.geometry, self.jitter, self.seed = geometry, jitter, seed
         self.samples: list[Triplet] = []
         self.skipped: dict[str, str] = {}
@@ -64,8 +75,13 @@ class PatchDataset(Dataset):
                 continue
             if split is None or t.meta.get("split") == split:
                 self.samples.append(t)
+        if fraction < 1.0:
+            self.samples = _subset(self.samples, fraction, seed)
         self.ops = [SeitzOps.from_matrices(t.sym) for t in self.samples]
-        counts = [math.prod(math.ceil(n / geometry.stride) for n in t.elf.shape) for t in self.samples]
+        self.inputs, self.far = zip(*(_arrays(t, inputs, core_radius) for t in self.samples)) \
+            if self.samples else ((), ())
+        counts = [1 if geometry.whole else math.prod(math.ceil(n / geometry.stride) for n in t.elf.shape)
+                  for t in self.samples]
         self.index = np.array([(j, k) for j, c in enumerate(counts) for k in range(c)], dtype=np.int64).reshape(-1, 2)
         self.epoch = 0
         self.offset = np.zeros(3, dtype=np.int64)
@@ -83,26 +99,54 @@ class PatchDataset(Dataset):
         j, k = self.index[i]
         t, g = self.samples[j], self.geometry
         shape = np.array(t.elf.shape)
-        per_axis = [math.ceil(n / g.stride) for n in shape]
-        start = (np.array(np.unravel_index(k, per_axis)) * g.stride + self.offset) % shape
-        first = (start - g.halo)[None]
+        if g.whole:
+            rng = np.random.default_rng([self.seed, self.epoch, int(j)])
+            first, edge = (rng.integers(0, shape) if self.jitter else np.zeros(3, np.int64))[None], tuple(shape)
+        else:
+            per_axis = [math.ceil(n / g.stride) for n in shape]
+            start = (np.array(np.unravel_index(k, per_axis)) * g.stride + self.offset) % shape
+            first, edge = (start - g.halo)[None], g.edge
+        cut = lambda a: extract(np.asarray(a), first, edge)[0]  # noqa: E731
         return {
-            "sad": extract(np.asarray(t.sad), first, g.edge)[0][None].astype(np.float32),
-            "elf": extract(np.asarray(t.elf), first, g.edge)[0][None].astype(np.float32),
-            "sym": patch_ops(self.ops[j], first[0], g.edge, tuple(shape)).as_matrices().astype(np.float32),
+            "sad": np.stack([cut(c) for c in self.inputs[j]]).astype(np.float32),
+            "elf": cut(t.elf)[None].astype(np.float32),
+            "far": cut(self.far[j])[None].astype(np.float32),
+            "sym": patch_ops(self.ops[j], first[0], edge, tuple(shape)).as_matrices().astype(np.float32),
             "sym_global": t.sym.astype(np.float32),
-            "extent": (g.edge / shape).astype(np.float32),
+            "extent": (np.asarray(edge) / shape).astype(np.float32),
         }
+
+
+def _subset(samples: list[Triplet], fraction: float, seed: int) -> list[Triplet]:
+    """A seeded random ``fraction`` of the chemical systems (meta "split_key", else the stem), at least one."""
+    keys = sorted({t.meta.get("split_key", t.stem) for t in samples})
+    rng = np.random.default_rng([seed, 7919])
+    keep = {keys[i] for i in rng.permutation(len(keys))[: max(1, round(fraction * len(keys)))]}
+    return [t for t in samples if t.meta.get("split_key", t.stem) in keep]
+
+
+def _arrays(t: Triplet, inputs: str, core_radius: float) -> tuple[np.ndarray, np.ndarray]:
+    """(C, n0, n1, n2) input channels and the (n0, n1, n2) bool mask of voxels > core_radius from nuclei."""
+    lattice, frac = structure_arrays(t.meta["structure"])
+    sad = np.asarray(t.sad, dtype=np.float64)
+    x = sad[None].astype(np.float32) if inputs == "log_sad" else sad_features(sad, lattice, frac, inputs)
+    return x, nearest_nucleus_distance(lattice, frac, sad.shape, cap=core_radius + 1.0) > core_radius
+
+
+def structure_arrays(structure: dict) -> tuple[np.ndarray, np.ndarray]:
+    """(3, 3) lattice rows in A and (n, 3) fractional coordinates of a pymatgen ``Structure.as_dict()``."""
+    lattice = np.asarray(structure["lattice"]["matrix"], dtype=float)
+    return lattice, np.array([site["abc"] for site in structure["sites"]], dtype=float)
 
 
 def collate_patches(items: list[dict]) -> dict:
     """Stack patches; pad the ragged operator lists to R_max with a (B, R_max) mask.
 
     Returns:
-        sad, elf: (B, 1, E, E, E); sym: (B, R_max, 4, 4); mask: (B, R_max); extent: (B, 3).
+        sad: (B, C, E, E, E); elf, far: (B, 1, E, E, E); sym: (B, R_max, 4, 4); mask: (B, R_max); extent: (B, 3).
     """
     sym, mask = pad_seitz([it["sym"] for it in items])
-    stack = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in ("sad", "elf", "extent")}
+    stack = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in ("sad", "elf", "far", "extent")}
     return {**stack, "sym": torch.from_numpy(sym), "mask": torch.from_numpy(mask)}
 
 
@@ -130,3 +174,35 @@ class DistributedSamplerWithJitter(DistributedSampler):
     def set_epoch(self, epoch: int) -> None:
         super().set_epoch(epoch)
         self.dataset.set_epoch(epoch)
+
+
+class ShapeBatchSampler(Sampler):
+    """Batches of items with equal grids (whole-cell training), shuffled per epoch, sharded by rank.
+
+    Every ``__iter__`` sets the dataset's epoch (its roll jitter) and advances it, as
+    ``RandomSamplerWithEpoch`` does; the order is seeded from (seed, epoch).
+    """
+
+    def __init__(self, dataset: PatchDataset, batch_size: int, seed: int = 0, start_epoch: int = 0,
+                 rank: int = 0, world: int = 1):
+        self.dataset, self.batch_size, self.seed, self.epoch = dataset, batch_size, seed, start_epoch
+        self.rank, self.world = rank, world
+        groups: dict[tuple, list[int]] = {}
+        for i, (j, _) in enumerate(dataset.index):
+            groups.setdefault(dataset.samples[j].elf.shape, []).append(i)
+        self.groups = list(groups.values())
+
+    def _batches(self) -> list[list[int]]:
+        rng = np.random.default_rng([self.seed, self.epoch])
+        batches = [[g[k] for k in idx[b : b + self.batch_size]]
+                   for g in self.groups for idx in [rng.permutation(len(g))] for b in range(0, len(g), self.batch_size)]
+        return [batches[k] for k in rng.permutation(len(batches))][self.rank :: self.world]
+
+    def __iter__(self):
+        self.dataset.set_epoch(self.epoch)
+        batches = self._batches()
+        self.epoch += 1
+        return iter(batches)
+
+    def __len__(self) -> int:
+        return len(self._batches())

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from pymatgen_elfml.features import SEMILOCAL_CHANNEL, channel_names
 from pymatgen_elfml.nn.layers import Down, Head, PeriodicConv3d, ResBlock, Up
 from pymatgen_elfml.nn.symmavg import SymmAvg3D
 
@@ -22,7 +23,17 @@ class UNetConfig:
         dropout: Dropout3d probability inside residual blocks.
         symm_input: apply SymmAvg3D to the (log) SAD input.
         symm_stages: also apply it after every encoder and decoder stage.
-        log_input: feed log(1 + rho) instead of rho (rho in e/Angstrom^3).
+        log_input: feed log(1 + rho) instead of rho (rho in e/Angstrom^3); only for ``inputs="log_sad"``.
+        inputs: the input channels, a key of ``features.FEATURE_SETS``: "log_sad" takes the raw SAD
+            (one channel, first paper); "sad_features" takes the channels of ``features.sad_features``,
+            standardised inside the network with per-channel shift and scale buffers set from the
+            training data (``set_input_stats``).
+        logit_residual: predict a correction to the semilocal ELF channel in logit space,
+            ELF = sigmoid(logit(ELF_semilocal) + head); needs an input set with that channel.
+        pointwise_hidden: width of a per-voxel MLP (1x1x1 convolutions, two hidden layers) on the
+            standardised inputs whose logit is added to the U-Net's (0: none). It learns the local
+            map from features to ELF (what a per-voxel regressor learns); the U-Net, whose last layer
+            then starts at zero, learns the correction that needs context.
     """
 
     base_channels: int = 16
@@ -32,6 +43,9 @@ class UNetConfig:
     symm_input: bool = True
     symm_stages: bool = False
     log_input: bool = True
+    inputs: str = "log_sad"
+    logit_residual: bool = False
+    pointwise_hidden: int = 0
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_channels, int) or self.base_channels < 1:
@@ -45,6 +59,16 @@ class UNetConfig:
         for name in ("symm_input", "symm_stages", "log_input"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(f"{name} must be a bool, got {getattr(self, name)!r}")
+        names = channel_names(self.inputs)  # ValueError for an unknown set
+        if self.logit_residual and SEMILOCAL_CHANNEL not in names:
+            raise ValueError(f"logit_residual needs the {SEMILOCAL_CHANNEL!r} channel; inputs {self.inputs!r} lack it")
+        if not isinstance(self.pointwise_hidden, int) or self.pointwise_hidden < 0:
+            raise ValueError(f"pointwise_hidden must be an integer >= 0, got {self.pointwise_hidden!r}")
+
+    @property
+    def in_channels(self) -> int:
+        """Channels of the network's input tensor."""
+        return len(channel_names(self.inputs))
 
     @property
     def size_multiple(self) -> int:
@@ -58,8 +82,8 @@ class UNetConfig:
 class PeriodicUNet3D(nn.Module):
     """3D U-Net on the torus with optional symmetry pooling.
 
-    Input (B, 1, n0, n1, n2) SAD in e/Angstrom^3, every n_i a multiple of 2**depth;
-    output (B, 1, n0, n1, n2) ELF in [0, 1].
+    Input (B, C, n0, n1, n2): the SAD in e/Angstrom^3 (C = 1, ``inputs="log_sad"``) or the channels of
+    ``features.sad_features``; every n_i a multiple of 2**depth. Output (B, 1, n0, n1, n2) ELF in [0, 1].
     """
 
     def __init__(self, config: UNetConfig | None = None, **kwargs):
@@ -67,12 +91,44 @@ class PeriodicUNet3D(nn.Module):
         self.config = config if config is not None else UNetConfig(**kwargs)
         c, g, p = self.config.base_channels, self.config.groups, self.config.dropout
         chans = [c * 2**level for level in range(self.config.depth + 1)]
-        self.stem = nn.Sequential(PeriodicConv3d(1, c), ResBlock(c, c, g, p))
+        self.stem = nn.Sequential(PeriodicConv3d(self.config.in_channels, c), ResBlock(c, c, g, p))
         self.downs = nn.ModuleList(Down(chans[i], chans[i + 1], g) for i in range(self.config.depth))
         self.enc = nn.ModuleList(ResBlock(chans[i + 1], chans[i + 1], g, p) for i in range(self.config.depth))
         self.ups = nn.ModuleList(Up(chans[i + 1], chans[i], g, p) for i in reversed(range(self.config.depth)))
         self.head = Head(c, g)
         self.symm = SymmAvg3D()
+        if self.config.inputs != "log_sad":
+            n = self.config.in_channels
+            self.register_buffer("input_shift", torch.zeros(n))
+            self.register_buffer("input_scale", torch.ones(n))
+        h = self.config.pointwise_hidden
+        if h:
+            self.pointwise = nn.Sequential(nn.Conv3d(self.config.in_channels, h, 1), nn.GELU(), nn.Conv3d(h, h, 1),
+                                           nn.GELU(), nn.Conv3d(h, 1, 1))
+            last = list(self.head)[-2]
+            nn.init.zeros_(last.conv.weight)
+            nn.init.zeros_(last.conv.bias)
+
+    def local_logits(self, sad: torch.Tensor) -> torch.Tensor:
+        """Logits that depend on each voxel's own inputs only: the semilocal ELF's (``logit_residual``)
+        plus the pointwise MLP's; (B, 1, ...) for (B, C, ...) raw inputs of any spatial size."""
+        out = torch.zeros_like(sad[:, :1])
+        if self.config.logit_residual:
+            base = sad[:, channel_names(self.config.inputs).index(SEMILOCAL_CHANNEL)][:, None]
+            out = out + torch.logit(base.float().clamp(1e-3, 1 - 1e-3)).to(out.dtype)
+        if self.config.pointwise_hidden:
+            out = out + self.pointwise(self._prepare(sad))
+        return out
+
+    def set_input_stats(self, shift: torch.Tensor, scale: torch.Tensor) -> None:
+        """Per-channel standardisation x' = (x - shift) / scale of the feature inputs, (C,) each."""
+        self.input_shift.copy_(torch.as_tensor(shift, dtype=torch.float32))
+        self.input_scale.copy_(torch.as_tensor(scale, dtype=torch.float32).clamp(min=1e-6))
+
+    def _prepare(self, x: torch.Tensor) -> torch.Tensor:
+        if self.config.inputs == "log_sad":
+            return torch.log1p(x.clamp(min=0)) if self.config.log_input else x
+        return (x - self.input_shift[:, None, None, None]) / self.input_scale[:, None, None, None]
 
     def forward(
         self,
@@ -84,24 +140,29 @@ class PeriodicUNet3D(nn.Module):
         """Predict ELF.
 
         Args:
-            sad: (B, 1, n0, n1, n2) density in e/Angstrom^3.
+            sad: (B, C, n0, n1, n2) SAD in e/Angstrom^3 or its feature channels (see the class docstring).
             ops, mask, extent: symmetry of each item (see ``SymmAvg3D.forward``);
                 None skips symmetry pooling.
         """
         m = self.config.size_multiple
-        if sad.dim() != 5 or sad.shape[1] != 1 or any(n % m for n in sad.shape[2:]):
-            raise ValueError(f"input must be (B, 1, n0, n1, n2) with sizes multiples of {m}, got {tuple(sad.shape)}")
+        c = self.config.in_channels
+        if sad.dim() != 5 or sad.shape[1] != c or any(n % m for n in sad.shape[2:]):
+            raise ValueError(f"input must be (B, {c}, n0, n1, n2) with sizes multiples of {m}, got {tuple(sad.shape)}")
         pool = ops is not None
 
         def symm(x: torch.Tensor, on: bool) -> torch.Tensor:
             return self.symm(x, ops, mask, extent) if pool and on else x
 
-        x = torch.log1p(sad.clamp(min=0)) if self.config.log_input else sad
-        x = symm(x, self.config.symm_input)
+        x = symm(self._prepare(sad), self.config.symm_input)
         skips = [self.stem(x)]
         for down, enc in zip(self.downs, self.enc):
             skips.append(symm(enc(down(skips[-1])), self.config.symm_stages))
         x = skips.pop()
         for up in self.ups:
             x = symm(up(x, skips.pop()), self.config.symm_stages)
-        return self.head(x)
+        logits = x
+        for layer in list(self.head)[:-1]:  # the head without its final sigmoid
+            logits = layer(logits)
+        if self.config.logit_residual or self.config.pointwise_hidden:
+            logits = logits + self.local_logits(sad).to(logits.dtype)
+        return self.head[-1](logits)

@@ -20,7 +20,20 @@ class TrainConfig:
         out: run folder (checkpoints, metrics, final model).
         epochs, batch_size, lr, weight_decay: AdamW with cosine annealing over ``epochs``.
         patch, halo, stride: patch geometry in voxels (patch + 2 halo a multiple of 2**depth).
-        base_channels, depth, groups, dropout, symm_input, symm_stages: ``UNetConfig``.
+        whole_cell: train on whole periodic cells (batches of equal grids, random roll per epoch)
+            instead of patches; validation then runs on whole cells too.
+        base_channels, depth, groups, dropout, symm_input, symm_stages, log_input, inputs,
+            logit_residual: ``UNetConfig``.
+        pointwise_hidden: ``UNetConfig.pointwise_hidden``; pointwise_steps: steps of fitting that
+            branch alone on sampled voxels before the main training (``train.local``).
+        loss: "composite" (Smooth-L1 + gradient + histogram KL, learned log-precisions initialised
+            from the first batch) or "smoothl1_grad" (Smooth-L1 + grad_weight * gradient).
+        core_radius, core_weight: voxels within core_radius (A) of a nucleus weigh core_weight in the
+            voxel and gradient terms (1 elsewhere).
+        train_fraction: keep this fraction of the training structures (seeded; learning curves).
+        max_minutes: stop after the first epoch that ends past this wall time (0: no limit); the
+            cosine schedule is then laid over the epochs that fit, estimated after the first epoch.
+        patience: stop when validation MAE has not improved for this many epochs (0: never).
         native_spacing, sad_sigma: recorded in the model (Angstrom); must match the data.
         seed: seeds weights, shuffling and jitter.
         device: "auto", "cpu", "cuda", ...
@@ -38,12 +51,25 @@ class TrainConfig:
     patch: int = 32
     halo: int = 8
     stride: int = 32
+    whole_cell: bool = False
     base_channels: int = 16
     depth: int = 3
     groups: int = 8
     dropout: float = 0.0
     symm_input: bool = True
     symm_stages: bool = False
+    log_input: bool = True
+    inputs: str = "log_sad"
+    logit_residual: bool = False
+    pointwise_hidden: int = 0
+    pointwise_steps: int = 0
+    loss: str = "composite"
+    grad_weight: float = 0.5
+    core_radius: float = 1.0
+    core_weight: float = 1.0
+    train_fraction: float = 1.0
+    max_minutes: float = 0.0
+    patience: int = 0
     native_spacing: float = 0.10
     sad_sigma: float = 0.20
     seed: int = 0
@@ -55,13 +81,19 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0: {self}")
+        if self.loss not in ("composite", "smoothl1_grad"):
+            raise ValueError(f"loss must be 'composite' or 'smoothl1_grad', got {self.loss!r}")
+        if not 0 < self.train_fraction <= 1 or self.core_weight < 0:
+            raise ValueError(f"need 0 < train_fraction <= 1 and core_weight >= 0: {self}")
         if (self.patch + 2 * self.halo) % (2**self.depth):
             raise ValueError(f"patch + 2*halo = {self.patch + 2 * self.halo} must be a multiple of 2**depth = {2**self.depth}")
 
     @property
     def arch(self) -> UNetConfig:
         return UNetConfig(base_channels=self.base_channels, depth=self.depth, groups=self.groups, dropout=self.dropout,
-                          symm_input=self.symm_input, symm_stages=self.symm_stages)
+                          symm_input=self.symm_input, symm_stages=self.symm_stages, log_input=self.log_input,
+                          inputs=self.inputs, logit_residual=self.logit_residual,
+                          pointwise_hidden=self.pointwise_hidden)
 
     def save(self, path: Path) -> None:
         write_text_atomic(path, json.dumps(asdict(self), indent=2))

@@ -1,8 +1,9 @@
-"""The training loop: AdamW + cosine annealing on periodic patches, checkpoints, resume, DDP."""
+"""The training loop: AdamW + cosine annealing on periodic patches or whole cells, checkpoints, resume, DDP."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 import time
@@ -16,13 +17,14 @@ from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
 from pymatgen_elfml.data.dataset import (DistributedSamplerWithJitter, PatchDataset, PatchGeometry,
-                                         RandomSamplerWithEpoch, collate_patches)
+                                         RandomSamplerWithEpoch, ShapeBatchSampler, collate_patches)
 from pymatgen_elfml.inference import resolve_device
 from pymatgen_elfml.io import atomic_path
 from pymatgen_elfml.losses import UncertaintyWeightedLoss
 from pymatgen_elfml.nn import PeriodicUNet3D
 from pymatgen_elfml.pretrained import ModelSpec, save_model
 from pymatgen_elfml.train.config import TrainConfig
+from pymatgen_elfml.train.local import pretrain_pointwise
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -36,13 +38,18 @@ def _distributed() -> tuple[int, int]:
     return tdist.get_rank(), tdist.get_world_size()
 
 
+def _halo(config: TrainConfig) -> int:
+    return 0 if config.whole_cell else config.halo
+
+
 def _datasets(config: TrainConfig, rank: int) -> tuple[PatchDataset, PatchDataset]:
-    geometry = PatchGeometry(config.patch, config.halo, config.stride)
-    train = PatchDataset(config.data, geometry, split="train", jitter=True, seed=config.seed)
-    val = PatchDataset(config.data, geometry, split="val", jitter=False, seed=config.seed)
+    geometry = PatchGeometry(config.patch, config.halo, config.stride, whole=config.whole_cell)
+    common = dict(geometry=geometry, seed=config.seed, inputs=config.inputs, core_radius=config.core_radius)
+    train = PatchDataset(config.data, split="train", jitter=True, fraction=config.train_fraction, **common)
+    val = PatchDataset(config.data, split="val", jitter=False, **common)
     if len(train.samples) == 0:  # a folder without split labels: train and validate on everything
-        train = PatchDataset(config.data, geometry, jitter=True, seed=config.seed)
-        val = PatchDataset(config.data, geometry, jitter=False, seed=config.seed)
+        train = PatchDataset(config.data, jitter=True, fraction=config.train_fraction, **common)
+        val = PatchDataset(config.data, jitter=False, **common)
     if len(train) == 0:
         raise ValueError(f"no usable samples in {config.data} (skipped: {train.skipped})")
     if rank == 0 and train.skipped:
@@ -54,14 +61,26 @@ def _autocast(device: torch.device):
     return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
 
 
-def _step_batch(net, loss_fn, batch, device, halo):
-    sad, elf = batch["sad"].to(device), batch["elf"].to(device)
+def _input_stats(dataset: PatchDataset) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and standard deviation of the inputs over every training voxel, (C,) each."""
+    stacked = torch.cat([torch.from_numpy(x).reshape(x.shape[0], -1).double() for x in dataset.inputs], dim=1)
+    return stacked.mean(1).float(), stacked.std(1).float()
+
+
+def _loss(config: TrainConfig) -> UncertaintyWeightedLoss:
+    return UncertaintyWeightedLoss(_halo(config), learned=config.loss == "composite", fixed=(1.0, config.grad_weight, 0.0))
+
+
+def _step_batch(net, loss_fn, batch, device, halo, core_weight: float = 1.0):
+    sad, elf, far = batch["sad"].to(device), batch["elf"].to(device), batch["far"].to(device)
     ops = (batch["sym"].to(device), batch["mask"].to(device), batch["extent"].to(device))
     with _autocast(device):
         pred = net(sad, *ops)
-    total, terms = loss_fn(pred, elf)
-    mae = float((pred.detach().float() - elf).abs()[..., halo:-halo or None, halo:-halo or None, halo:-halo or None].mean())
-    return total, {**terms, "mae": mae}
+    weight = None if core_weight == 1.0 else far + core_weight * (1.0 - far)
+    total, terms = loss_fn(pred, elf, weight)
+    core = (slice(None), slice(None)) + (slice(halo, -halo or None),) * 3
+    err, far_core = (pred.detach().float() - elf).abs()[core], far[core]
+    return total, {**terms, "mae": float(err.mean()), "mae_far": float((err * far_core).sum() / far_core.sum().clamp(min=1))}
 
 
 @torch.no_grad()
@@ -71,10 +90,13 @@ def evaluate(net, loss_fn, dataset: PatchDataset, config: TrainConfig, device) -
     dataset.set_epoch(0)  # validation: no jitter
     if config.max_val_patches:
         dataset = Subset(dataset, range(min(config.max_val_patches, len(dataset))))
-    loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False, collate_fn=collate_patches)
+    if config.whole_cell:
+        loader = DataLoader(dataset, batch_sampler=ShapeBatchSampler(dataset, config.batch_size), collate_fn=collate_patches)
+    else:
+        loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False, collate_fn=collate_patches)
     sums, n = {}, 0
     for batch in loader:
-        total, terms = _step_batch(net, loss_fn, batch, device, config.halo)
+        total, terms = _step_batch(net, loss_fn, batch, device, _halo(config), config.core_weight)
         for k, v in {**terms, "loss": float(total)}.items():
             sums[k] = sums.get(k, 0.0) + v * len(batch["sad"])
         n += len(batch["sad"])
@@ -86,6 +108,63 @@ def _save_checkpoint(path: Path, state: dict) -> None:
         torch.save(state, tmp)
 
 
+class _Cosine:
+    """lr factor 0.5 (1 + cos(pi e / H)) at epoch e, for a horizon H that ``max_minutes`` may shorten."""
+
+    def __init__(self, horizon: int):
+        self.horizon = horizon
+
+    def __call__(self, epoch: int) -> float:
+        return 0.5 * (1.0 + math.cos(math.pi * min(epoch, self.horizon) / self.horizon))
+
+
+def _build(config: TrainConfig, device, train_ds: PatchDataset):
+    """Network (input statistics from the training data), loss, optimizer and schedule."""
+    torch.manual_seed(config.seed)
+    net = PeriodicUNet3D(config.arch)
+    if config.inputs != "log_sad":
+        net.set_input_stats(*_input_stats(train_ds))
+    if config.pointwise_hidden and config.pointwise_steps:
+        pretrain_pointwise(net, train_ds, config.pointwise_steps, config.core_weight, config.seed)
+    net, loss_fn = net.to(device), _loss(config).to(device)
+    optim = torch.optim.AdamW([{"params": net.parameters(), "weight_decay": config.weight_decay},
+                               {"params": loss_fn.parameters(), "weight_decay": 0.0}], lr=config.lr)
+    cosine = _Cosine(config.epochs)
+    return net, loss_fn, optim, cosine, torch.optim.lr_scheduler.LambdaLR(optim, cosine)
+
+
+def _loader(config: TrainConfig, train_ds: PatchDataset, start: int, rank: int, world: int):
+    if config.whole_cell:
+        sampler = ShapeBatchSampler(train_ds, config.batch_size, config.seed, start, rank, world)
+        return DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate_patches), None
+    sampler = (DistributedSamplerWithJitter(train_ds, num_replicas=world, rank=rank, seed=config.seed)
+               if world > 1 else RandomSamplerWithEpoch(train_ds, seed=config.seed, start_epoch=start))
+    loader = DataLoader(train_ds, batch_size=config.batch_size, sampler=sampler, collate_fn=collate_patches)
+    return loader, sampler if world > 1 else None
+
+
+def _train_epoch(model, loss_fn, optim, loader, config: TrainConfig, device, desc: str, rank: int, world: int) -> dict:
+    """One pass (capped at max_patches items); mean loss terms per batch."""
+    model.train()
+    max_batches = -(-config.max_patches // (config.batch_size * world)) if config.max_patches else len(loader)
+    sums, seen = {}, 0
+    bar = tqdm(total=min(max_batches, len(loader)), desc=desc, disable=rank != 0)
+    for b, batch in enumerate(loader):
+        if b >= max_batches:
+            break
+        total, terms = _step_batch(model, loss_fn, batch, device, _halo(config), config.core_weight)
+        optim.zero_grad(set_to_none=True)
+        total.backward()
+        optim.step()
+        for k, v in {**terms, "loss": float(total.detach())}.items():
+            sums[k] = sums.get(k, 0.0) + v
+        seen += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{float(total.detach()):.4f}", mae=f"{terms['mae']:.4f}")
+    bar.close()
+    return {**{k: v / max(seen, 1) for k, v in sums.items()}, "steps": seen}
+
+
 def run(config: TrainConfig) -> Path:
     """Train; returns the folder of the best-on-validation model (loadable by ``from_pretrained``)."""
     rank, world = _distributed()
@@ -95,13 +174,8 @@ def run(config: TrainConfig) -> Path:
     if rank == 0:
         config.save(out / "config.json")
     train_ds, val_ds = _datasets(config, rank)
-    torch.manual_seed(config.seed)
-    net = PeriodicUNet3D(config.arch).to(device)
-    loss_fn = UncertaintyWeightedLoss(config.halo).to(device)
-    optim = torch.optim.AdamW([{"params": net.parameters(), "weight_decay": config.weight_decay},
-                               {"params": loss_fn.parameters(), "weight_decay": 0.0}], lr=config.lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=config.epochs)
-    start, best = 0, float("inf")
+    net, loss_fn, optim, cosine, sched = _build(config, device, train_ds)
+    start, best, since_best, elapsed = 0, float("inf"), 0, 0.0
     ckpt = out / CHECKPOINT
     if config.resume and ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=True)
@@ -111,48 +185,39 @@ def run(config: TrainConfig) -> Path:
         sched.load_state_dict(state["sched"])
         torch.set_rng_state(state["rng"])
         start, best = int(state["epoch"]), float(state["best"])
-    sampler = (DistributedSamplerWithJitter(train_ds, num_replicas=world, rank=rank, seed=config.seed)
-               if world > 1 else RandomSamplerWithEpoch(train_ds, seed=config.seed, start_epoch=start))
-    loader = DataLoader(train_ds, batch_size=config.batch_size, sampler=sampler, collate_fn=collate_patches)
+        cosine.horizon, since_best, elapsed = int(state["horizon"]), int(state["since_best"]), float(state["elapsed"])
+    loader, dist_sampler = _loader(config, train_ds, start, rank, world)
     model = DistributedDataParallel(net) if world > 1 else net
     spec = ModelSpec(arch=config.arch, native_spacing=config.native_spacing, sad_sigma=config.sad_sigma,
                      patch_size=config.patch, halo=config.halo, trained=True,
                      description=f"trained by pymatgen_elfml.train on {config.data}")
-    max_batches = -(-config.max_patches // (config.batch_size * world)) if config.max_patches else len(loader)
     for epoch in range(start, config.epochs):
-        if world > 1:
-            sampler.set_epoch(epoch)
-        model.train()
-        t0, sums, seen = time.perf_counter(), {}, 0
-        bar = tqdm(total=min(max_batches, len(loader)), desc=f"epoch {epoch + 1}/{config.epochs}", disable=rank != 0)
-        for b, batch in enumerate(loader):
-            if b >= max_batches:
-                break
-            total, terms = _step_batch(model, loss_fn, batch, device, config.halo)
-            optim.zero_grad(set_to_none=True)
-            total.backward()
-            optim.step()
-            for k, v in {**terms, "loss": float(total.detach())}.items():
-                sums[k] = sums.get(k, 0.0) + v
-            seen += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{float(total.detach()):.4f}", mae=f"{terms['mae']:.4f}")
-        bar.close()
+        if epoch >= cosine.horizon or (config.patience and since_best >= config.patience):
+            break
+        if dist_sampler is not None:
+            dist_sampler.set_epoch(epoch)
+        t0 = time.perf_counter()
+        train = _train_epoch(model, loss_fn, optim, loader, config, device, f"epoch {epoch + 1}/{cosine.horizon}", rank, world)
         sched.step()
         val = evaluate(net, loss_fn, val_ds, config, device) if rank == 0 else {}
+        seconds = time.perf_counter() - t0
+        elapsed += seconds
+        if config.max_minutes and epoch == start == 0:  # lay the schedule over the epochs that fit
+            cosine.horizon = max(1, min(config.epochs, int(config.max_minutes * 60 // seconds)))
         if rank == 0:
-            row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": time.perf_counter() - t0,
-                   "train": {k: v / max(seen, 1) for k, v in sums.items()}, "val": val,
-                   "eta": loss_fn.eta.detach().cpu().tolist()}
+            row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": seconds, "elapsed": elapsed,
+                   "train": train, "val": val, "eta": loss_fn.eta.detach().cpu().tolist()}
             with open(out / "metrics.jsonl", "a") as fh:
                 fh.write(json.dumps(row) + "\n")
+            since_best += 1
             if val.get("mae", float("inf")) < best:
-                best = val["mae"]
+                best, since_best = val["mae"], 0
                 save_model(net.cpu(), spec, out / "model")
                 net.to(device)
             _save_checkpoint(ckpt, {"net": net.state_dict(), "loss": loss_fn.state_dict(), "optim": optim.state_dict(),
                                     "sched": sched.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch + 1,
-                                    "best": best})
+                                    "best": best, "horizon": cosine.horizon, "since_best": since_best,
+                                    "elapsed": elapsed})
         if world > 1:
             tdist.barrier()
     if world > 1:

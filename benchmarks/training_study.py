@@ -1,0 +1,82 @@
+"""The elf-metals-v2 training study: one row per training run, scored the same way on validation.
+
+    python benchmarks/training_study.py RUN_DIR [RUN_DIR ...] [--data data/v1] [--split val] [--tag TAG]
+
+For each run folder (written by ``python -m pymatgen_elfml.train``): the settings that differ from
+the defaults of ``TrainConfig``, optimizer steps, epochs and wall time (from ``metrics.jsonl``), the
+epoch chosen on validation, and the chosen model's validation metrics from ``accuracy.py``'s
+``evaluate`` (default inference, output symmetrized, on the reference grid): MAE over the cell,
+MAE more than 1 A from nuclei, and the recall of interstitial ELF maxima (within 0.3 A).
+Writes ``results/training_study{TAG}.json`` and a markdown table beside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from accuracy import evaluate
+from common import RESULTS, save
+from pymatgen_elfml.io import write_text_atomic
+from pymatgen_elfml.predictor import ElfPredictor
+from pymatgen_elfml.train.config import TrainConfig
+
+SKIP = {"data", "out", "device", "resume"}
+
+
+def settings(config: dict) -> str:
+    """The run's settings that differ from ``TrainConfig``'s defaults, as flags."""
+    out = []
+    for f in fields(TrainConfig):
+        if f.name not in SKIP and f.name in config and config[f.name] != f.default:
+            out.append(f"{f.name}={config[f.name]}")
+    return " ".join(out)
+
+
+def _steps(run: Path, rows: list[dict]) -> int:
+    if all("steps" in r["train"] for r in rows):
+        return int(sum(r["train"]["steps"] for r in rows))
+    totals = re.findall(r"epoch \d+/\d+: +100%\|[^|]*\| (\d+)/\d+", (run.parent / f"{run.name}.log").read_text())
+    return int(sum(int(t) for t in totals))  # runs started before steps were logged: the progress bar's totals
+
+
+def summarize(run: Path, data: Path, split: str) -> dict:
+    config = json.loads((run / "config.json").read_text())
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
+    best = min(rows, key=lambda r: r["val"]["mae"])
+    results = evaluate(data, split, {"model": ElfPredictor.from_pretrained(run / "model")})["model"]
+    return {"run": run.name, "settings": settings(config), "epochs": len(rows), "steps": _steps(run, rows),
+            "minutes": sum(r["seconds"] for r in rows) / 60, "best_epoch": best["epoch"],
+            "val_mae": float(np.mean([r["mae"] for r in results])),
+            "val_mae_far": float(np.mean([r["far_mae"] for r in results])),
+            "val_recall": float(np.nanmean([r["recall"] for r in results]))}
+
+
+def table(rows: list[dict]) -> str:
+    head = "| run | settings | epochs | steps | minutes | chosen epoch | val MAE | val MAE > 1 A | maxima recall |\n"
+    head += "|---|---|---|---|---|---|---|---|---|\n"
+    return head + "".join(
+        f"| {r['run']} | {r['settings']} | {r['epochs']} | {r['steps']} | {r['minutes']:.1f} | {r['best_epoch']} | "
+        f"{r['val_mae']:.4f} | {r['val_mae_far']:.4f} | {r['val_recall']:.2f} |\n" for r in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--data", default="data/v1", type=Path)
+    parser.add_argument("--split", default="val")
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args()
+    rows = [summarize(run, args.data, args.split) for run in args.runs]
+    print(table(rows))
+    save(f"training_study{args.tag}", {"split": args.split, "rows": rows})
+    write_text_atomic(RESULTS / f"training_study{args.tag}.md", table(rows))
+
+
+if __name__ == "__main__":
+    main()

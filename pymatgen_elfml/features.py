@@ -1,0 +1,100 @@
+"""Input channels computed from the SAD: what the network (and the gradient-boosting baseline) sees.
+
+The first paper proposes "multi-channel SAD or gradients" as inputs. Every channel is a
+periodic, space-group-invariant function of the SAD and the nuclear positions, so no
+symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"]``):
+
+====================  ===============================================================
+``log_sad``           ln(max(rho, 1e-6)), rho the SAD in e/A^3
+``log1p_s``           ln(1 + s), s = |grad rho| / (2 (3 pi^2)^(1/3) rho^(4/3)) (reduced gradient)
+``asinh_q``           asinh(q), q = lap rho / (4 (3 pi^2)^(2/3) rho^(5/3)) (reduced Laplacian)
+``semilocal_elf``     the TF + vW/9 + lap/6 ELF of the SAD (``baselines.semilocal_elf``)
+``log_sad_g0.4`` ...  ln of the SAD smoothed by periodic Gaussians of sigma 0.4, 0.8, 1.6 A
+``dist``              distance to the nearest nucleus in A, capped at 4 A
+====================  ===============================================================
+
+s and q are dimensionless for any consistent length unit. Everything here is numpy.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import fft
+from scipy.spatial import cKDTree
+
+from pymatgen_elfml.baselines import reciprocal_g2, semilocal_elf_from, spectral_derivatives
+
+RHO_FLOOR = 1e-6  # e/A^3
+SMOOTHING = (0.4, 0.8, 1.6)  # Angstrom
+DIST_CAP = 4.0  # Angstrom
+
+FEATURE_SETS: dict[str, tuple[str, ...]] = {
+    "log_sad": ("log_sad",),
+    "sad_features": ("log_sad", "log1p_s", "asinh_q", "semilocal_elf",
+                     *(f"log_sad_g{s}" for s in SMOOTHING), "dist"),
+}
+SEMILOCAL_CHANNEL = "semilocal_elf"
+
+
+def n_channels(feature_set: str) -> int:
+    """Number of input channels of a named feature set."""
+    return len(channel_names(feature_set))
+
+
+def channel_names(feature_set: str) -> tuple[str, ...]:
+    """Channel names of a feature set; ValueError lists the known sets."""
+    if feature_set not in FEATURE_SETS:
+        raise ValueError(f"unknown feature set {feature_set!r}; known: {', '.join(FEATURE_SETS)}")
+    return FEATURE_SETS[feature_set]
+
+
+def nearest_nucleus_distance(lattice: np.ndarray, frac: np.ndarray, shape: tuple[int, int, int],
+                             cap: float = DIST_CAP) -> np.ndarray:
+    """(n0, n1, n2) distance in Angstrom from each grid point (i/n0, j/n1, k/n2) to the nearest nucleus.
+
+    Exact for any cell shape: every periodic image of every nucleus that can lie within ``cap`` of
+    the cell is put in a k-d tree (the image range per axis is bounded by the interplanar spacing
+    1/|b_i|). Distances above ``cap`` are returned as ``cap``.
+    """
+    lattice = np.asarray(lattice, float)
+    reach = np.ceil(cap * np.linalg.norm(np.linalg.inv(lattice).T, axis=1)).astype(int) + 1
+    shifts = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), -1).reshape(-1, 3)
+    frac = np.atleast_2d(np.asarray(frac, float)) % 1.0
+    images = ((frac[:, None, :] + shifts[None]).reshape(-1, 3)) @ lattice
+    pts = np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), -1).reshape(-1, 3) @ lattice
+    dist, _ = cKDTree(images).query(pts, distance_upper_bound=cap, workers=-1)
+    return np.minimum(dist, cap).reshape(shape)
+
+
+def smooth_periodic(rho: np.ndarray, lattice: np.ndarray, sigma: float) -> np.ndarray:
+    """The periodic field convolved with a normalised Gaussian of width ``sigma`` (Angstrom)."""
+    g2 = reciprocal_g2(rho.shape, lattice)
+    return fft.ifftn(fft.fftn(rho, workers=-1) * np.exp(-0.5 * sigma**2 * g2), workers=-1).real
+
+
+def sad_features(sad: np.ndarray, lattice: np.ndarray, frac: np.ndarray, feature_set: str = "sad_features") -> np.ndarray:
+    """Input channels of ``feature_set`` for one cell.
+
+    Args:
+        sad: (n0, n1, n2) SAD in e/A^3 on the cell's grid.
+        lattice: (3, 3) lattice vectors as rows, Angstrom.
+        frac: (n_atoms, 3) fractional coordinates of the nuclei.
+        feature_set: a key of ``FEATURE_SETS``.
+
+    Returns:
+        (C, n0, n1, n2) float32.
+    """
+    names = channel_names(feature_set)
+    sad = np.asarray(sad, float)
+    rho = np.maximum(sad, RHO_FLOOR)
+    out: dict[str, np.ndarray] = {"log_sad": np.log(rho)}
+    if len(names) > 1:
+        grad2, lap = spectral_derivatives(sad, lattice)
+        kf = (3.0 * np.pi**2) ** (1.0 / 3.0)
+        s = np.sqrt(np.maximum(grad2, 0.0)) / (2.0 * kf * rho ** (4.0 / 3.0))
+        q = lap / (4.0 * kf**2 * rho ** (5.0 / 3.0))
+        out.update(log1p_s=np.log1p(s), asinh_q=np.arcsinh(q), semilocal_elf=semilocal_elf_from(rho, grad2, lap))
+        for sigma in SMOOTHING:
+            out[f"log_sad_g{sigma}"] = np.log(np.maximum(smooth_periodic(sad, lattice, sigma), RHO_FLOOR))
+        out["dist"] = nearest_nucleus_distance(lattice, frac, sad.shape)
+    return np.stack([out[n] for n in names]).astype(np.float32)

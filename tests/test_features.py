@@ -1,0 +1,93 @@
+"""Input features of the SAD: physics identities, symmetry and translation, exact distances."""
+
+import numpy as np
+import pytest
+import torch
+
+from pymatgen_elfml import io, symmetry
+from pymatgen_elfml.features import (FEATURE_SETS, channel_names, nearest_nucleus_distance, sad_features,
+                                     smooth_periodic)
+from pymatgen_elfml.grid import grid_shape
+from pymatgen_elfml.nn import PeriodicUNet3D, UNetConfig
+from pymatgen_elfml.sad import sad_density
+
+
+def _features(structure, spacing=0.2):
+    cell = io.validate(structure)
+    ops = symmetry.seitz_ops(cell)
+    shape = grid_shape(cell.lattice, spacing, ops, 4)
+    sad = sad_density(cell.lattice, cell.frac, cell.numbers, shape, 0.3)
+    return cell, ops, shape, sad, sad_features(sad, cell.lattice, cell.frac)
+
+
+def test_distance_is_exact_in_a_skewed_cell():
+    rng = np.random.default_rng(4)
+    lattice = np.array([[3.0, 0, 0], [2.6, 1.1, 0], [0.4, 0.9, 5.3]])  # strongly sheared
+    frac = rng.random((3, 3))
+    shape = (9, 7, 11)
+    pts = np.stack(np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij"), -1).reshape(-1, 3)
+    shifts = np.stack(np.meshgrid(*[np.arange(-4, 5)] * 3, indexing="ij"), -1).reshape(-1, 3)
+    brute = np.full(len(pts), np.inf)
+    for x in frac:
+        for s in shifts:
+            brute = np.minimum(brute, np.linalg.norm((pts - x - s) @ lattice, axis=1))
+    got = nearest_nucleus_distance(lattice, frac, shape, cap=100.0)
+    np.testing.assert_allclose(got.reshape(-1), brute, atol=1e-12)
+    assert nearest_nucleus_distance(lattice, frac, shape, cap=0.7).max() == pytest.approx(0.7)
+
+
+def test_uniform_density_is_the_electron_gas():
+    lattice = np.diag([3.0, 3.0, 3.0])
+    f = sad_features(np.full((8, 8, 8), 0.05), lattice, np.zeros((1, 3)))
+    names = channel_names("sad_features")
+    np.testing.assert_allclose(f[names.index("log1p_s")], 0, atol=1e-6)
+    np.testing.assert_allclose(f[names.index("asinh_q")], 0, atol=1e-6)
+    np.testing.assert_allclose(f[names.index("semilocal_elf")], 0.5, atol=1e-6)
+    np.testing.assert_allclose(f[names.index("log_sad_g0.8")], np.log(0.05), rtol=1e-6)
+
+
+def test_smoothing_keeps_the_electron_count():
+    rng = np.random.default_rng(0)
+    lattice = np.array([[4.0, 0, 0], [1.0, 3.5, 0], [0, 0, 5.0]])
+    rho = rng.random((10, 12, 14))
+    assert smooth_periodic(rho, lattice, 0.8).mean() == pytest.approx(rho.mean(), rel=1e-12)
+
+
+@pytest.mark.parametrize("name", ["Al4", "Mg2", "NiAl"])
+def test_features_are_invariant_under_the_space_group(name, request):
+    cell, ops, shape, _, f = _features(request.getfixturevalue(name))
+    exact = symmetry.commensurate_ops(shape, ops)
+    assert len(exact) == len(ops)
+    for channel, values in zip(channel_names("sad_features"), f):
+        np.testing.assert_allclose(symmetry.symmetrize(values.astype(float), exact), values, atol=2e-5, err_msg=channel)
+
+
+def test_features_translate_with_the_atoms(NiAl):
+    cell, _, shape, _, f = _features(NiAl)
+    shift = np.array([2, 1, 3])
+    frac = cell.frac + shift / np.array(shape)
+    sad = sad_density(cell.lattice, frac, cell.numbers, shape, 0.3)
+    moved = sad_features(sad, cell.lattice, frac)
+    np.testing.assert_allclose(moved, np.roll(f, tuple(shift), axis=(1, 2, 3)), atol=1e-4)
+
+
+def test_unknown_feature_set_is_named():
+    with pytest.raises(ValueError, match="unknown feature set 'nope'.*sad_features"):
+        UNetConfig(inputs="nope")
+    with pytest.raises(ValueError, match="logit_residual needs"):
+        UNetConfig(inputs="log_sad", logit_residual=True)
+    assert set(FEATURE_SETS) >= {"log_sad", "sad_features"}
+
+
+def test_local_branch_starts_the_network_at_the_semilocal_elf(NiAl):
+    """With a pointwise branch the U-Net's last layer starts at zero: the output is the local model's."""
+    cell, _, shape, _, f = _features(NiAl)
+    torch.manual_seed(0)
+    net = PeriodicUNet3D(UNetConfig(base_channels=4, groups=2, depth=2, inputs="sad_features", symm_input=False,
+                                    logit_residual=True, pointwise_hidden=8))
+    torch.nn.init.zeros_(net.pointwise[-1].weight)
+    torch.nn.init.zeros_(net.pointwise[-1].bias)
+    with torch.no_grad():
+        out = net(torch.from_numpy(f)[None])[0, 0].numpy()
+    semilocal = f[channel_names("sad_features").index("semilocal_elf")]
+    np.testing.assert_allclose(out, np.clip(semilocal, 1e-3, 1 - 1e-3), atol=1e-5)
