@@ -6,7 +6,8 @@
 Copies the run's best-on-validation ``model/`` (weights.pt + config.json, checksum verified by
 loading it), the run's ``config.json`` as ``training_config.json`` and ``metrics.jsonl`` as
 ``training_metrics.jsonl``, and writes ``MODEL_CARD.md`` from those files and the benchmark JSON
-(every number in the generated sections is read from a file a command wrote), followed by the
+(every number in the generated sections is read from a file a command wrote), the markdown files
+given with ``--include`` (tables written by benchmark scripts, e.g. the training study), and the
 hand-written interpretation in ``--notes``.
 """
 
@@ -43,7 +44,18 @@ def _split_counts(triplets: Path) -> str:
     return " / ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "unknown (triplets not found)"
 
 
-def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict | None, notes: str = "") -> str:
+def _items(cfg: dict) -> str:
+    unit = "whole cells" if cfg.get("whole_cell") else "patches"
+    return f"{('up to ' + str(cfg['max_patches'])) if cfg['max_patches'] else 'all'} {unit}"
+
+
+def _steps(rows: list[dict]) -> str:
+    steps = [r["train"].get("steps") for r in rows]
+    return f"{sum(steps):,} optimizer steps; " if all(s is not None for s in steps) else ""
+
+
+def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict | None, notes: str = "",
+               include: tuple[Path, ...] = ()) -> str:
     """The MODEL_CARD.md text of a run folder (model of ``n_params`` parameters) and its benchmark results."""
     cfg = json.loads((run / "config.json").read_text())
     spec = json.loads((run / "model" / CONFIG_FILE).read_text())
@@ -58,16 +70,16 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
            f"- Training data: triplets written by `python -m pymatgen_elfml.data prepare data/v1 --out {cfg['data']}`",
            "  (how the reference data was made: `data/v1/README.md`).",
            f"- Split by chemical system (`data/v1/splits.json`), structures: {_split_counts(Path(cfg['data']))}.",
-           "  Trained on train, model chosen on validation (lowest patch MAE), evaluated once on test.", "",
+           "  Trained on train, model chosen on validation (lowest validation MAE), evaluated once on test.", "",
            "## Model and training",
            f"- `PeriodicUNet3D` {json.dumps(spec['arch'])}: {n_params:,} parameters; native spacing "
            f"{spec['native_spacing']} A, SAD smoothing {spec['sad_sigma']} A; patch {spec['patch_size']} + halo {spec['halo']}.",
            f"- `python -m pymatgen_elfml.train` with {json.dumps({k: v for k, v in cfg.items() if k not in ('data', 'out', 'resume')})}.",
-           f"- {len(rows)} epochs x {('up to ' + str(cfg['max_patches'])) if cfg['max_patches'] else 'all'} patches; training time {hours:.2f} h (sum of the epoch "
+           f"- {len(rows)} epochs x {_items(cfg)}; {_steps(rows)}training time {hours:.2f} h (sum of the epoch "
            f"times) on device `{cfg['device']}`; benchmarks below measured on {machine.get('cores', '?')} cores "
            f"({machine.get('cpu', '?')}, GPU: {machine.get('cuda') or 'none'}).",
-           f"- Chosen epoch {best['epoch']}: validation patch MAE {best['val']['mae']:.4f} (loss terms "
-           + ", ".join(f"{k} {best['val'][k]:.4f}" for k in ("vox", "grad", "hist")) + ").",
+           f"- Chosen epoch {best['epoch']}: validation MAE {best['val']['mae']:.4f} during training (loss terms "
+           + ", ".join(f"{k} {best['val'][k]:.4f}" for k in ("vox", "grad", "hist") if k in best["val"]) + ").",
            "- Per-epoch loss terms, validation metrics and learned log-precisions: `training_metrics.jsonl`.", "",
            "## Accuracy (`python benchmarks/accuracy.py`)",
            f"Split `{accuracy['split']}`, inference mode `{accuracy.get('mode', 'auto')}`, on the reference grid. "
@@ -82,11 +94,13 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
                 f"Median ratio GPAW reference time / prediction time over {len(speed['structures'])} structures: "
                 f"{s['median_ratio']:.0f}x (min {s['min_ratio']:.0f}x); GPAW {s['total_gpaw_s']:.0f} s vs prediction "
                 f"{s['total_predict_s']:.1f} s in total, device {s['device']}.", ""]
+    for path in include:
+        out += [path.read_text().strip(), ""]
     return "\n".join(out) + (f"\n{notes.strip()}\n" if notes.strip() else "")
 
 
 def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Path = MODELS,
-            notes: Path | None = None) -> Path:
+            notes: Path | None = None, include: tuple[Path, ...] = ()) -> Path:
     """Copy the run's model into ``models/<name>/`` and write its card; returns the folder."""
     net, _ = load_model(run / "model")  # verifies checksum, format and keys before anything is copied
     dest = models / name
@@ -100,7 +114,7 @@ def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Pa
     write_text_atomic(dest / CONFIG_FILE, json.dumps(config, indent=2))
     n_params = sum(p.numel() for p in net.parameters())
     card = model_card(name, run, n_params, json.loads(accuracy.read_text()), json.loads(speed.read_text()) if speed else None,
-                      notes.read_text() if notes else "")
+                      notes.read_text() if notes else "", tuple(include))
     write_text_atomic(dest / "MODEL_CARD.md", card)
     load_model(dest)
     return dest
@@ -112,9 +126,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--accuracy", type=Path, required=True)
     parser.add_argument("--speed", type=Path, default=None)
+    parser.add_argument("--include", type=Path, nargs="*", default=[], help="generated markdown sections to insert")
     parser.add_argument("--notes", type=Path, default=None, help="markdown appended to the card (interpretation)")
     args = parser.parse_args(argv)
-    print("wrote", release(args.run, args.name, args.accuracy, args.speed, notes=args.notes))
+    print("wrote", release(args.run, args.name, args.accuracy, args.speed, notes=args.notes, include=tuple(args.include)))
 
 
 if __name__ == "__main__":
