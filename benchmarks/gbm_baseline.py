@@ -26,6 +26,7 @@ from pymatgen_elfml.features import sad_features
 from pymatgen_elfml.reference.build import read_jsonl
 from pymatgen_elfml.reference.store import read_record
 from pymatgen_elfml.sad import sad_density
+from pymatgen_elfml.train.local import gbm_regressor
 
 
 def records(folder: Path, split: str):
@@ -47,8 +48,6 @@ class GbmBaseline:
     """Fitted regressor with the predictor interface of ``accuracy.py`` (``predict(structure, grid)``)."""
 
     def __init__(self, folder: Path, per_structure: int = 4000, seed: int = 0):
-        from sklearn.ensemble import HistGradientBoostingRegressor
-
         rng = np.random.default_rng(seed)
         xs, ys = [], []
         for _, rec in records(folder, "train"):
@@ -57,8 +56,7 @@ class GbmBaseline:
             xs.append(x[pick])
             ys.append(rec.elf.reshape(-1)[pick])
         start = time.perf_counter()
-        self.model = HistGradientBoostingRegressor(loss="absolute_error", max_iter=300, max_leaf_nodes=63,
-                                                   random_state=seed)
+        self.model = gbm_regressor(seed=seed)
         self.model.fit(np.concatenate(xs), np.concatenate(ys))
         self.fit_seconds = time.perf_counter() - start
         self.n_samples = int(sum(len(y) for y in ys))

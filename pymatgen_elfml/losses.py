@@ -87,7 +87,8 @@ class UncertaintyWeightedLoss(nn.Module):
         halo: context voxels excluded from every term.
         learned: learn the log-precisions eta (else use ``fixed``).
         fixed: weights (vox, grad, hist) when not learned; a zero weight skips the term.
-        init_from_first: set eta_k = ln L_k on the first batch seen (learned only; else eta = 0).
+        init_from_first: set eta_k = ln L_k on the first batch seen with gradients enabled, i.e. the
+            first training batch (learned only; else eta = 0).
     """
 
     def __init__(self, halo: int = 0, learned: bool = True, fixed: tuple[float, float, float] = (1.0, 0.5, 0.0),
@@ -111,7 +112,7 @@ class UncertaintyWeightedLoss(nn.Module):
         if not self.learned:
             total = sum(w * terms[k] for w, k in zip(self.fixed, TERMS) if k in terms)
             return total, {k: float(v.detach()) for k, v in terms.items()}
-        if not bool(self.initialised):
+        if not bool(self.initialised) and torch.is_grad_enabled():  # from the first training batch
             with torch.no_grad():
                 self.eta.copy_(torch.stack([terms[k].detach().clamp(min=1e-8).log() for k in TERMS]))
                 self.initialised.fill_(True)

@@ -127,6 +127,23 @@ def test_tiny_run_gives_a_loadable_model(triplets, tmp_path, Al4):
     assert (dest / "training_metrics.jsonl").read_text() == (tmp_path / "run" / "metrics.jsonl").read_text()
 
 
+def test_forest_branch_run_records_stage_one_and_keeps_the_best(triplets, tmp_path):
+    """A run with a forest branch: the forest alone is scored as epoch 0, the U-Net then trains its
+    correction, and the saved model is the epoch with the lowest validation MAE."""
+    pytest.importorskip("sklearn")
+    out = tmp_path / "run"
+    model = loop.run(tiny_config(triplets, out, inputs="sad_features", symm_input=False, pointwise_trees=10,
+                                 pointwise_leaves=7, loss="smoothl1_grad", core_weight=0.25))
+    metrics = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [m["epoch"] for m in metrics] == [0, 1, 2] and metrics[0]["train"]["steps"] == 0
+    net = ElfPredictor.from_pretrained(model, device="cpu").net
+    assert int(net.trees.depth) > 0 and float(net.trees.value.abs().sum()) > 0
+    best = min(metrics, key=lambda m: m["val"]["mae"])
+    config = tiny_config(triplets, out, inputs="sad_features", loss="smoothl1_grad", core_weight=0.25)
+    refit = loop.evaluate(net, loop._loss(config), loop._datasets(config, 0)[1], config, torch.device("cpu"))
+    assert refit["mae"] == pytest.approx(best["val"]["mae"], rel=1e-5)
+
+
 def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatch):
     loop.run(tiny_config(triplets, tmp_path / "a"))
     real_save = loop._save_checkpoint

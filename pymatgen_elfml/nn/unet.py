@@ -10,6 +10,7 @@ from torch import nn
 from pymatgen_elfml.features import SEMILOCAL_CHANNEL, channel_names
 from pymatgen_elfml.nn.layers import Down, Head, PeriodicConv3d, ResBlock, Up
 from pymatgen_elfml.nn.symmavg import SymmAvg3D
+from pymatgen_elfml.nn.trees import TreeEnsemble
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,10 @@ class UNetConfig:
             standardised inputs whose logit is added to the U-Net's (0: none). It learns the local
             map from features to ELF (what a per-voxel regressor learns); the U-Net, whose last layer
             then starts at zero, learns the correction that needs context.
+        pointwise_trees: number of regression trees of a per-voxel forest on the raw inputs (``nn.trees.
+            TreeEnsemble``, fitted by ``train.local.fit_trees``) whose ELF, in logit space, is the base that
+            the U-Net corrects (0: none). Excludes ``pointwise_hidden`` and ``logit_residual``.
+        pointwise_leaves: the most leaves of one tree of that forest.
     """
 
     base_channels: int = 16
@@ -46,6 +51,8 @@ class UNetConfig:
     inputs: str = "log_sad"
     logit_residual: bool = False
     pointwise_hidden: int = 0
+    pointwise_trees: int = 0
+    pointwise_leaves: int = 63
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_channels, int) or self.base_channels < 1:
@@ -64,6 +71,11 @@ class UNetConfig:
             raise ValueError(f"logit_residual needs the {SEMILOCAL_CHANNEL!r} channel; inputs {self.inputs!r} lack it")
         if not isinstance(self.pointwise_hidden, int) or self.pointwise_hidden < 0:
             raise ValueError(f"pointwise_hidden must be an integer >= 0, got {self.pointwise_hidden!r}")
+        for name in ("pointwise_trees", "pointwise_leaves"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < (2 if name == "pointwise_leaves" else 0):
+                raise ValueError(f"{name} must be an integer >= {2 if name == 'pointwise_leaves' else 0}, got {getattr(self, name)!r}")
+        if self.pointwise_trees and (self.pointwise_hidden or self.logit_residual):
+            raise ValueError("pointwise_trees replaces pointwise_hidden and logit_residual; set only one of them")
 
     @property
     def in_channels(self) -> int:
@@ -105,13 +117,18 @@ class PeriodicUNet3D(nn.Module):
         if h:
             self.pointwise = nn.Sequential(nn.Conv3d(self.config.in_channels, h, 1), nn.GELU(), nn.Conv3d(h, h, 1),
                                            nn.GELU(), nn.Conv3d(h, 1, 1))
+        if self.config.pointwise_trees:
+            self.trees = TreeEnsemble(self.config.pointwise_trees, self.config.pointwise_leaves, self.config.in_channels)
+        if h or self.config.pointwise_trees:
             last = list(self.head)[-2]
             nn.init.zeros_(last.conv.weight)
             nn.init.zeros_(last.conv.bias)
 
     def local_logits(self, sad: torch.Tensor) -> torch.Tensor:
         """Logits that depend on each voxel's own inputs only: the semilocal ELF's (``logit_residual``)
-        plus the pointwise MLP's; (B, 1, ...) for (B, C, ...) raw inputs of any spatial size."""
+        plus the pointwise MLP's, or the forest's; (B, 1, ...) for (B, C, ...) raw inputs of any spatial size."""
+        if self.config.pointwise_trees:
+            return torch.logit(self.trees(sad).float().clamp(1e-3, 1 - 1e-3)).to(sad.dtype)
         out = torch.zeros_like(sad[:, :1])
         if self.config.logit_residual:
             base = sad[:, channel_names(self.config.inputs).index(SEMILOCAL_CHANNEL)][:, None]
@@ -163,6 +180,6 @@ class PeriodicUNet3D(nn.Module):
         logits = x
         for layer in list(self.head)[:-1]:  # the head without its final sigmoid
             logits = layer(logits)
-        if self.config.logit_residual or self.config.pointwise_hidden:
+        if self.config.logit_residual or self.config.pointwise_hidden or self.config.pointwise_trees:
             logits = logits + self.local_logits(sad).to(logits.dtype)
         return self.head[-1](logits)

@@ -26,6 +26,9 @@ class TrainConfig:
             logit_residual: ``UNetConfig``.
         pointwise_hidden: ``UNetConfig.pointwise_hidden``; pointwise_steps: steps of fitting that
             branch alone on sampled voxels before the main training (``train.local``).
+        pointwise_trees, pointwise_leaves: ``UNetConfig``; a gradient-boosted forest (scikit-learn,
+            absolute error, at most that many trees and leaves) is fitted on sampled voxels first
+            (``train.local.fit_trees``) and the U-Net learns its correction.
         loss: "composite" (Smooth-L1 + gradient + histogram KL, learned log-precisions initialised
             from the first batch) or "smoothl1_grad" (Smooth-L1 + grad_weight * gradient).
         core_radius, core_weight: voxels within core_radius (A) of a nucleus weigh core_weight in the
@@ -63,6 +66,8 @@ class TrainConfig:
     logit_residual: bool = False
     pointwise_hidden: int = 0
     pointwise_steps: int = 0
+    pointwise_trees: int = 0
+    pointwise_leaves: int = 63
     loss: str = "composite"
     grad_weight: float = 0.5
     core_radius: float = 1.0
@@ -93,7 +98,8 @@ class TrainConfig:
         return UNetConfig(base_channels=self.base_channels, depth=self.depth, groups=self.groups, dropout=self.dropout,
                           symm_input=self.symm_input, symm_stages=self.symm_stages, log_input=self.log_input,
                           inputs=self.inputs, logit_residual=self.logit_residual,
-                          pointwise_hidden=self.pointwise_hidden)
+                          pointwise_hidden=self.pointwise_hidden, pointwise_trees=self.pointwise_trees,
+                          pointwise_leaves=self.pointwise_leaves)
 
     def save(self, path: Path) -> None:
         write_text_atomic(path, json.dumps(asdict(self), indent=2))

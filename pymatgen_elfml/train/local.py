@@ -5,6 +5,11 @@ baseline shows), while whole-cell steps of the U-Net are few on a CPU. So the po
 (``UNetConfig.pointwise_hidden``) is first fitted alone on ``per_structure`` random voxels of
 every training structure with the weighted Smooth-L1 loss of the main objective; the U-Net,
 whose last layer starts at zero, then learns the context-dependent correction.
+
+With a forest branch (``UNetConfig.pointwise_trees``) stage 1 is ``fit_trees``: scikit-learn's
+``HistGradientBoostingRegressor`` (absolute-error loss; the regressor of the gradient-boosting baseline,
+``gbm_regressor``) on the same sampled voxels, copied into the network's ``TreeEnsemble`` buffers.
+scikit-learn is needed for this fit only (the ``train`` extra), not to run the model.
 """
 
 from __future__ import annotations
@@ -52,3 +57,37 @@ def pretrain_pointwise(net, dataset: PatchDataset, steps: int, core_weight: floa
         sched.step()
     with torch.no_grad():
         return float((torch.sigmoid(net.local_logits(x)) - y).abs().mean())
+
+
+def gbm_regressor(max_iter: int = 300, max_leaves: int = 63, seed: int = 0):
+    """The per-voxel gradient-boosting regressor of issue 9 (absolute error, ``max_iter`` trees of
+    ``max_leaves`` leaves; scikit-learn's default early stopping on 10 % of the samples)."""
+    try:
+        from sklearn.ensemble import HistGradientBoostingRegressor
+    except ImportError as err:
+        raise ImportError("fitting the gradient-boosting branch needs scikit-learn: pip install 'pymatgen-elfml[train]'") from err
+    return HistGradientBoostingRegressor(loss="absolute_error", max_iter=max_iter, max_leaf_nodes=max_leaves,
+                                         random_state=seed)
+
+
+def forest_arrays(model) -> tuple[list[dict], float]:
+    """Nodes of a fitted ``HistGradientBoostingRegressor`` as ``TreeEnsemble.load_trees`` arguments."""
+    trees = []
+    for (predictor,) in model._predictors:
+        nodes = predictor.nodes
+        trees.append({"feature": nodes["feature_idx"], "threshold": nodes["num_threshold"], "left": nodes["left"],
+                      "right": nodes["right"], "value": nodes["value"], "is_leaf": nodes["is_leaf"]})
+    return trees, float(np.ravel(model._baseline_prediction)[0])
+
+
+def fit_trees(net, dataset: PatchDataset, core_weight: float, seed: int = 0, per_structure: int = 4000) -> float:
+    """Fit ``net.trees`` on ``per_structure`` voxels of every sample (weights 1 far from nuclei,
+    ``core_weight`` within the core radius); returns the mean |error| on the sample."""
+    x, y, far = (t.reshape(len(t), -1).numpy() for t in sample_voxels(dataset, per_structure, seed))
+    cfg = net.config
+    model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, seed)
+    model.fit(x, y[:, 0], sample_weight=far[:, 0] + core_weight * (1.0 - far[:, 0]))
+    net.trees.load_trees(*forest_arrays(model))
+    with torch.no_grad():
+        pred = net.trees(torch.from_numpy(x)[..., None, None, None])
+    return float((pred.reshape(-1) - torch.from_numpy(y[:, 0])).abs().mean())

@@ -24,7 +24,7 @@ from pymatgen_elfml.losses import UncertaintyWeightedLoss
 from pymatgen_elfml.nn import PeriodicUNet3D
 from pymatgen_elfml.pretrained import ModelSpec, save_model
 from pymatgen_elfml.train.config import TrainConfig
-from pymatgen_elfml.train.local import pretrain_pointwise
+from pymatgen_elfml.train.local import fit_trees, pretrain_pointwise
 
 CHECKPOINT = "checkpoint.pt"
 
@@ -103,6 +103,18 @@ def evaluate(net, loss_fn, dataset: PatchDataset, config: TrainConfig, device) -
     return {k: v / max(n, 1) for k, v in sums.items()}
 
 
+def _record(row: dict, net, spec: ModelSpec, out: Path, device, best: float, since_best: int) -> tuple[float, int]:
+    """Append ``row`` to metrics.jsonl; save the model when its validation MAE is the best so far.
+    Returns the new (best, epochs since best)."""
+    with open(out / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    if row["val"].get("mae", float("inf")) < best:
+        save_model(net.cpu(), spec, out / "model")
+        net.to(device)
+        return row["val"]["mae"], 0
+    return best, since_best
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -118,14 +130,17 @@ class _Cosine:
         return 0.5 * (1.0 + math.cos(math.pi * min(epoch, self.horizon) / self.horizon))
 
 
-def _build(config: TrainConfig, device, train_ds: PatchDataset):
-    """Network (input statistics from the training data), loss, optimizer and schedule."""
+def _build(config: TrainConfig, device, train_ds: PatchDataset, stage1: bool = True):
+    """Network (input statistics from the training data; the pointwise branch fitted first unless
+    ``stage1`` is False, i.e. a checkpoint will overwrite it), loss, optimizer and schedule."""
     torch.manual_seed(config.seed)
     net = PeriodicUNet3D(config.arch)
     if config.inputs != "log_sad":
         net.set_input_stats(*_input_stats(train_ds))
-    if config.pointwise_hidden and config.pointwise_steps:
+    if stage1 and config.pointwise_hidden and config.pointwise_steps:
         pretrain_pointwise(net, train_ds, config.pointwise_steps, config.core_weight, config.seed)
+    if stage1 and config.pointwise_trees:
+        fit_trees(net, train_ds, config.core_weight, config.seed)
     net, loss_fn = net.to(device), _loss(config).to(device)
     optim = torch.optim.AdamW([{"params": net.parameters(), "weight_decay": config.weight_decay},
                                {"params": loss_fn.parameters(), "weight_decay": 0.0}], lr=config.lr)
@@ -174,10 +189,11 @@ def run(config: TrainConfig) -> Path:
     if rank == 0:
         config.save(out / "config.json")
     train_ds, val_ds = _datasets(config, rank)
-    net, loss_fn, optim, cosine, sched = _build(config, device, train_ds)
-    start, best, since_best, elapsed = 0, float("inf"), 0, 0.0
     ckpt = out / CHECKPOINT
-    if config.resume and ckpt.is_file():
+    resuming = config.resume and ckpt.is_file()
+    net, loss_fn, optim, cosine, sched = _build(config, device, train_ds, stage1=not resuming)
+    start, best, since_best, elapsed = 0, float("inf"), 0, 0.0
+    if resuming:
         state = torch.load(ckpt, map_location=device, weights_only=True)
         net.load_state_dict(state["net"])
         loss_fn.load_state_dict(state["loss"])
@@ -191,6 +207,10 @@ def run(config: TrainConfig) -> Path:
     spec = ModelSpec(arch=config.arch, native_spacing=config.native_spacing, sad_sigma=config.sad_sigma,
                      patch_size=config.patch, halo=config.halo, trained=True,
                      description=f"trained by pymatgen_elfml.train on {config.data}")
+    if start == 0 and rank == 0 and ((config.pointwise_hidden and config.pointwise_steps) or config.pointwise_trees):
+        row = {"epoch": 0, "lr": 0.0, "seconds": 0.0, "elapsed": 0.0, "train": {"steps": 0},
+               "val": evaluate(net, loss_fn, val_ds, config, device), "eta": loss_fn.eta.detach().cpu().tolist()}
+        best, since_best = _record(row, net, spec, out, device, best, since_best)
     for epoch in range(start, config.epochs):
         if epoch >= cosine.horizon or (config.patience and since_best >= config.patience):
             break
@@ -207,13 +227,7 @@ def run(config: TrainConfig) -> Path:
         if rank == 0:
             row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": seconds, "elapsed": elapsed,
                    "train": train, "val": val, "eta": loss_fn.eta.detach().cpu().tolist()}
-            with open(out / "metrics.jsonl", "a") as fh:
-                fh.write(json.dumps(row) + "\n")
-            since_best += 1
-            if val.get("mae", float("inf")) < best:
-                best, since_best = val["mae"], 0
-                save_model(net.cpu(), spec, out / "model")
-                net.to(device)
+            best, since_best = _record(row, net, spec, out, device, best, since_best + 1)
             _save_checkpoint(ckpt, {"net": net.state_dict(), "loss": loss_fn.state_dict(), "optim": optim.state_dict(),
                                     "sched": sched.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch + 1,
                                     "best": best, "horizon": cosine.horizon, "since_best": since_best,
