@@ -16,7 +16,7 @@ def _forest(n_trees=40, leaves=15, n=20000, seed=0):
     from pymatgen_elfml.train.local import gbm_regressor
 
     rng = np.random.default_rng(seed)
-    x = rng.normal(size=(n, 8))
+    x = rng.normal(size=(n, 8)).astype(np.float32).astype(np.float64)  # features are float32
     y = np.tanh(x[:, 0] * x[:, 1]) + 0.3 * np.sin(3 * x[:, 7]) + 0.05 * rng.normal(size=n)
     return gbm_regressor(n_trees, leaves, seed).fit(x, y), x
 

@@ -80,6 +80,7 @@ class PatchDataset(Dataset):
         self.ops = [SeitzOps.from_matrices(t.sym) for t in self.samples]
         self.inputs, self.far = zip(*(_arrays(t, inputs, core_radius) for t in self.samples)) \
             if self.samples else ((), ())
+        self.local: list[np.ndarray] | None = None
         counts = [1 if geometry.whole else math.prod(math.ceil(n / geometry.stride) for n in t.elf.shape)
                   for t in self.samples]
         self.index = np.array([(j, k) for j, c in enumerate(counts) for k in range(c)], dtype=np.int64).reshape(-1, 2)
@@ -95,6 +96,11 @@ class PatchDataset(Dataset):
     def __len__(self) -> int:
         return len(self.index)
 
+    def cache_local(self, fn) -> None:
+        """Store ``fn(inputs)`` -> (1, n0, n1, n2) of every sample, served as item "local" (cut like the
+        inputs): the logits of a frozen pointwise branch, computed once instead of every step."""
+        self.local = [np.asarray(fn(x), dtype=np.float32) for x in self.inputs]
+
     def __getitem__(self, i: int) -> dict:
         j, k = self.index[i]
         t, g = self.samples[j], self.geometry
@@ -107,7 +113,9 @@ class PatchDataset(Dataset):
             start = (np.array(np.unravel_index(k, per_axis)) * g.stride + self.offset) % shape
             first, edge = (start - g.halo)[None], g.edge
         cut = lambda a: extract(np.asarray(a), first, edge)[0]  # noqa: E731
+        local = {} if self.local is None else {"local": cut(self.local[j][0])[None]}
         return {
+            **local,
             "sad": np.stack([cut(c) for c in self.inputs[j]]).astype(np.float32),
             "elf": cut(t.elf)[None].astype(np.float32),
             "far": cut(self.far[j])[None].astype(np.float32),
@@ -143,10 +151,12 @@ def collate_patches(items: list[dict]) -> dict:
     """Stack patches; pad the ragged operator lists to R_max with a (B, R_max) mask.
 
     Returns:
-        sad: (B, C, E, E, E); elf, far: (B, 1, E, E, E); sym: (B, R_max, 4, 4); mask: (B, R_max); extent: (B, 3).
+        sad: (B, C, E, E, E); elf, far (and local, if cached): (B, 1, E, E, E); sym: (B, R_max, 4, 4);
+        mask: (B, R_max); extent: (B, 3).
     """
     sym, mask = pad_seitz([it["sym"] for it in items])
-    stack = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in ("sad", "elf", "far", "extent")}
+    keys = ("sad", "elf", "far", "extent") + (("local",) if "local" in items[0] else ())
+    stack = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in keys}
     return {**stack, "sym": torch.from_numpy(sym), "mask": torch.from_numpy(mask)}
 
 

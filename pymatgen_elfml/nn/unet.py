@@ -153,6 +153,7 @@ class PeriodicUNet3D(nn.Module):
         ops: torch.Tensor | None = None,
         mask: torch.Tensor | None = None,
         extent: torch.Tensor | None = None,
+        local: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict ELF.
 
@@ -160,6 +161,8 @@ class PeriodicUNet3D(nn.Module):
             sad: (B, C, n0, n1, n2) SAD in e/Angstrom^3 or its feature channels (see the class docstring).
             ops, mask, extent: symmetry of each item (see ``SymmAvg3D.forward``);
                 None skips symmetry pooling.
+            local: (B, 1, n0, n1, n2) precomputed ``local_logits(sad)`` (training caches them when the
+                pointwise branch is frozen); None computes them.
         """
         m = self.config.size_multiple
         c = self.config.in_channels
@@ -181,5 +184,5 @@ class PeriodicUNet3D(nn.Module):
         for layer in list(self.head)[:-1]:  # the head without its final sigmoid
             logits = layer(logits)
         if self.config.logit_residual or self.config.pointwise_hidden or self.config.pointwise_trees:
-            logits = logits + self.local_logits(sad).to(logits.dtype)
+            logits = logits + (self.local_logits(sad) if local is None else local).to(logits.dtype)
         return self.head[-1](logits)

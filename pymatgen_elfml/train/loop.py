@@ -74,8 +74,9 @@ def _loss(config: TrainConfig) -> UncertaintyWeightedLoss:
 def _step_batch(net, loss_fn, batch, device, halo, core_weight: float = 1.0):
     sad, elf, far = batch["sad"].to(device), batch["elf"].to(device), batch["far"].to(device)
     ops = (batch["sym"].to(device), batch["mask"].to(device), batch["extent"].to(device))
+    local = batch["local"].to(device) if "local" in batch else None
     with _autocast(device):
-        pred = net(sad, *ops)
+        pred = net(sad, *ops, local=local)
     weight = None if core_weight == 1.0 else far + core_weight * (1.0 - far)
     total, terms = loss_fn(pred, elf, weight)
     core = (slice(None), slice(None)) + (slice(halo, -halo or None),) * 3
@@ -101,6 +102,13 @@ def evaluate(net, loss_fn, dataset: PatchDataset, config: TrainConfig, device) -
             sums[k] = sums.get(k, 0.0) + v * len(batch["sad"])
         n += len(batch["sad"])
     return {k: v / max(n, 1) for k, v in sums.items()}
+
+
+@torch.no_grad()
+def _cache_local(net, datasets, device) -> None:
+    """Give every sample of ``datasets`` its frozen pointwise logits (``PatchDataset.cache_local``)."""
+    for ds in datasets:
+        ds.cache_local(lambda x: net.local_logits(torch.from_numpy(x)[None].to(device))[0].cpu().numpy())
 
 
 def _record(row: dict, net, spec: ModelSpec, out: Path, device, best: float, since_best: int) -> tuple[float, int]:
@@ -192,6 +200,8 @@ def run(config: TrainConfig) -> Path:
     ckpt = out / CHECKPOINT
     resuming = config.resume and ckpt.is_file()
     net, loss_fn, optim, cosine, sched = _build(config, device, train_ds, stage1=not resuming)
+    if config.pointwise_trees:  # the forest is frozen: its logits are computed once per sample
+        _cache_local(net, (train_ds, val_ds), device)
     start, best, since_best, elapsed = 0, float("inf"), 0, 0.0
     if resuming:
         state = torch.load(ckpt, map_location=device, weights_only=True)
