@@ -3,8 +3,9 @@
     python benchmarks/training_study.py RUN_DIR [RUN_DIR ...] [--data data/v1] [--split val] [--tag TAG]
 
 For each run folder (written by ``python -m pymatgen_elfml.train``): the settings that differ from
-the defaults of ``TrainConfig``, optimizer steps, epochs and wall time (from ``metrics.jsonl``), the
-epoch chosen on validation, and the chosen model's validation metrics from ``accuracy.py``'s
+the defaults of ``TrainConfig``, optimizer steps and epochs (from ``metrics.jsonl``; epoch 0 is a
+pointwise branch scored alone), the summed epoch times, the wall time from the run folder's first to
+last write (data loading and stage-1 fits included), the epoch chosen on validation, and the chosen model's validation metrics from ``accuracy.py``'s
 ``evaluate`` (default inference, output symmetrized, on the reference grid): MAE over the cell,
 MAE more than 1 A from nuclei, and the recall of interstitial ELF maxima (within 0.3 A).
 Writes ``results/training_study{TAG}.json`` and a markdown table beside it.
@@ -50,18 +51,21 @@ def summarize(run: Path, data: Path, split: str) -> dict:
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     best = min(rows, key=lambda r: r["val"]["mae"])
     results = evaluate(data, split, {"model": ElfPredictor.from_pretrained(run / "model")})["model"]
-    return {"run": run.name, "settings": settings(config), "epochs": len(rows), "steps": _steps(run, rows),
-            "minutes": sum(r["seconds"] for r in rows) / 60, "best_epoch": best["epoch"],
+    wall = (run / "metrics.jsonl").stat().st_mtime - (run / "config.json").stat().st_mtime
+    return {"run": run.name, "settings": settings(config), "epochs": sum(r["epoch"] > 0 for r in rows),
+            "steps": _steps(run, rows), "minutes": sum(r["seconds"] for r in rows) / 60, "wall_minutes": wall / 60,
+            "best_epoch": best["epoch"],
             "val_mae": float(np.mean([r["mae"] for r in results])),
             "val_mae_far": float(np.mean([r["far_mae"] for r in results])),
             "val_recall": float(np.nanmean([r["recall"] for r in results]))}
 
 
 def table(rows: list[dict]) -> str:
-    head = "| run | settings | epochs | steps | minutes | chosen epoch | val MAE | val MAE > 1 A | maxima recall |\n"
-    head += "|---|---|---|---|---|---|---|---|---|\n"
+    head = ("| run | settings | epochs | steps | epoch minutes | wall minutes | chosen epoch | val MAE | val MAE > 1 A "
+            "| maxima recall |\n|---|---|---|---|---|---|---|---|---|---|\n")
     return head + "".join(
-        f"| {r['run']} | {r['settings']} | {r['epochs']} | {r['steps']} | {r['minutes']:.1f} | {r['best_epoch']} | "
+        f"| {r['run']} | {r['settings']} | {r['epochs']} | {r['steps']} | {r['minutes']:.1f} | {r['wall_minutes']:.1f} "
+        f"| {r['best_epoch']} | "
         f"{r['val_mae']:.4f} | {r['val_mae_far']:.4f} | {r['val_recall']:.2f} |\n" for r in rows)
 
 

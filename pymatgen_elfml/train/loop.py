@@ -123,6 +123,18 @@ def _record(row: dict, net, spec: ModelSpec, out: Path, device, best: float, sin
     return best, since_best
 
 
+def _resume(ckpt: Path, device, net, loss_fn, optim, sched, cosine: _Cosine) -> tuple[int, float, int, float]:
+    """Restore every state of a checkpoint; returns (next epoch, best MAE, epochs since best, elapsed s)."""
+    state = torch.load(ckpt, map_location=device, weights_only=True)
+    net.load_state_dict(state["net"])
+    loss_fn.load_state_dict(state["loss"])
+    optim.load_state_dict(state["optim"])
+    sched.load_state_dict(state["sched"])
+    torch.set_rng_state(state["rng"])
+    cosine.horizon = int(state["horizon"])
+    return int(state["epoch"]), float(state["best"]), int(state["since_best"]), float(state["elapsed"])
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -199,26 +211,21 @@ def run(config: TrainConfig) -> Path:
     train_ds, val_ds = _datasets(config, rank)
     ckpt = out / CHECKPOINT
     resuming = config.resume and ckpt.is_file()
+    t_build = time.perf_counter()
     net, loss_fn, optim, cosine, sched = _build(config, device, train_ds, stage1=not resuming)
     if config.pointwise_trees:  # the forest is frozen: its logits are computed once per sample
         _cache_local(net, (train_ds, val_ds), device)
     start, best, since_best, elapsed = 0, float("inf"), 0, 0.0
     if resuming:
-        state = torch.load(ckpt, map_location=device, weights_only=True)
-        net.load_state_dict(state["net"])
-        loss_fn.load_state_dict(state["loss"])
-        optim.load_state_dict(state["optim"])
-        sched.load_state_dict(state["sched"])
-        torch.set_rng_state(state["rng"])
-        start, best = int(state["epoch"]), float(state["best"])
-        cosine.horizon, since_best, elapsed = int(state["horizon"]), int(state["since_best"]), float(state["elapsed"])
+        start, best, since_best, elapsed = _resume(ckpt, device, net, loss_fn, optim, sched, cosine)
     loader, dist_sampler = _loader(config, train_ds, start, rank, world)
     model = DistributedDataParallel(net) if world > 1 else net
     spec = ModelSpec(arch=config.arch, native_spacing=config.native_spacing, sad_sigma=config.sad_sigma,
                      patch_size=config.patch, halo=config.halo, trained=True,
                      description=f"trained by pymatgen_elfml.train on {config.data}")
     if start == 0 and rank == 0 and ((config.pointwise_hidden and config.pointwise_steps) or config.pointwise_trees):
-        row = {"epoch": 0, "lr": 0.0, "seconds": 0.0, "elapsed": 0.0, "train": {"steps": 0},
+        stage1 = elapsed = time.perf_counter() - t_build
+        row = {"epoch": 0, "lr": 0.0, "seconds": stage1, "elapsed": stage1, "train": {"steps": 0},
                "val": evaluate(net, loss_fn, val_ds, config, device), "eta": loss_fn.eta.detach().cpu().tolist()}
         best, since_best = _record(row, net, spec, out, device, best, since_best)
     for epoch in range(start, config.epochs):

@@ -62,6 +62,8 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     best = min(rows, key=lambda r: r["val"]["mae"])
     hours = sum(r["seconds"] for r in rows) / 3600
+    epochs = sum(r["epoch"] > 0 for r in rows)  # epoch 0: the pointwise branch alone, scored before the U-Net trains
+    chosen = f"{best['epoch']}" + (" (the pointwise branch alone, before any U-Net step)" if best["epoch"] == 0 else "")
     machine = accuracy.get("machine", {})
     out = [f"# {name}", "",
            "Predicts the ELF of a crystal (values in [0, 1], on a 0.10 A grid) from its superposed atomic density,",
@@ -75,10 +77,10 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
            f"- `PeriodicUNet3D` {json.dumps(spec['arch'])}: {n_params:,} parameters; native spacing "
            f"{spec['native_spacing']} A, SAD smoothing {spec['sad_sigma']} A; patch {spec['patch_size']} + halo {spec['halo']}.",
            f"- `python -m pymatgen_elfml.train` with {json.dumps({k: v for k, v in cfg.items() if k not in ('data', 'out', 'resume')})}.",
-           f"- {len(rows)} epochs x {_items(cfg)}; {_steps(rows)}training time {hours:.2f} h (sum of the epoch "
+           f"- {epochs} epochs x {_items(cfg)}; {_steps(rows)}training time {hours:.2f} h (sum of the epoch "
            f"times) on device `{cfg['device']}`; benchmarks below measured on {machine.get('cores', '?')} cores "
            f"({machine.get('cpu', '?')}, GPU: {machine.get('cuda') or 'none'}).",
-           f"- Chosen epoch {best['epoch']}: validation MAE {best['val']['mae']:.4f} during training (loss terms "
+           f"- Chosen epoch {chosen}: validation MAE {best['val']['mae']:.4f} during training (loss terms "
            + ", ".join(f"{k} {best['val'][k]:.4f}" for k in ("vox", "grad", "hist") if k in best["val"]) + ").",
            "- Per-epoch loss terms, validation metrics and learned log-precisions: `training_metrics.jsonl`.", "",
            "## Accuracy (`python benchmarks/accuracy.py`)",
