@@ -42,8 +42,8 @@ def settings(config: dict) -> str:
 def _steps(run: Path, rows: list[dict]) -> int:
     if all("steps" in r["train"] for r in rows):
         return int(sum(r["train"]["steps"] for r in rows))
-    totals = re.findall(r"epoch \d+/\d+: +100%\|[^|]*\| (\d+)/\d+", (run.parent / f"{run.name}.log").read_text())
-    return int(sum(int(t) for t in totals))  # runs started before steps were logged: the progress bar's totals
+    done = re.findall(r"epoch (\d+)/\d+: +100%\|[^|]*\| (\d+)/\d+", (run.parent / f"{run.name}.log").read_text())
+    return int(sum(int(t) for t in dict(done).values()))  # runs before steps were logged: each finished bar's total
 
 
 def summarize(run: Path, data: Path, split: str) -> dict:

@@ -23,7 +23,7 @@ from pymatgen_elfml.nn import PeriodicUNet3D, UNetConfig
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
-DEFAULT_MODEL = "elf-metals-v1"  # models/elf-metals-v1, see its MODEL_CARD.md
+DEFAULT_MODEL = "elf-metals-v2"  # models/elf-metals-v2, see its MODEL_CARD.md (v1 stays loadable by name)
 NATIVE_SPACING = 0.10  # Angstrom, the reference data's grid spacing
 SAD_SIGMA = 0.20  # Angstrom, Gaussian smoothing of the SAD input
 

@@ -42,7 +42,7 @@ rep, stab = grid_orbits(shape, ops)
 n_au = int((rep == np.arange(rep.size).reshape(shape)).sum())
 print(f"{len(ops)} Seitz operators; 0.2 A grid {shape}: {n_au} of {rep.size} points in the asymmetric unit")
 
-# 4. ELF with the shipped default model (elf-metals-v1: a first, weak model; see its MODEL_CARD.md)
+# 4. ELF with the shipped default model (elf-metals-v2; see its MODEL_CARD.md for what it can and cannot do)
 predictor = ElfPredictor.from_pretrained()
 predictor.predict(structure).write_file(out_dir / "ELFCAR")
 print("wrote", out_dir / "ELFCAR")

@@ -97,7 +97,8 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
                 f"{s['median_ratio']:.0f}x (min {s['min_ratio']:.0f}x); GPAW {s['total_gpaw_s']:.0f} s vs prediction "
                 f"{s['total_predict_s']:.1f} s in total, device {s['device']}.", ""]
     for path in include:
-        out += [path.read_text().strip(), ""]
+        out += [f"## {path.stem.replace('_', ' ').capitalize()} (`{path.name}`, written by `benchmarks/{path.stem}.py`)", "",
+                path.read_text().strip(), ""]
     return "\n".join(out) + (f"\n{notes.strip()}\n" if notes.strip() else "")
 
 
