@@ -1,6 +1,6 @@
 """The elf-metals-v2 training study: one row per training run, scored the same way on validation.
 
-    python benchmarks/training_study.py RUN_DIR [RUN_DIR ...] [--data data/v1] [--split val] [--tag TAG]
+    python benchmarks/training_study.py RUN_DIR [RUN_DIR ...] [--data data/v1] [--split val] [--tag TAG] [--reuse]
 
 For each run folder (written by ``python -m pymatgen_elfml.train``): the settings that differ from
 the defaults of ``TrainConfig``, optimizer steps and epochs (from ``metrics.jsonl``; epoch 0 is a
@@ -69,14 +69,27 @@ def table(rows: list[dict]) -> str:
         f"{r['val_mae']:.4f} | {r['val_mae_far']:.4f} | {r['val_recall']:.2f} |\n" for r in rows)
 
 
+def _scored(run: Path, args) -> dict:
+    """The row of ``run``: reused from the results file when that run was scored there after its last
+    epoch (``--reuse``), else evaluated now."""
+    path = RESULTS / f"training_study{args.tag}.json"
+    if args.reuse and path.is_file() and path.stat().st_mtime > (run / "metrics.jsonl").stat().st_mtime:
+        saved = json.loads(path.read_text())
+        old = {r["run"]: r for r in saved.get("rows", [])}
+        if run.name in old and saved.get("split") == args.split:
+            return old[run.name]
+    return summarize(run, args.data, args.split)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--data", default="data/v1", type=Path)
     parser.add_argument("--split", default="val")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--reuse", action="store_true", help="keep rows of runs already scored in the results file")
     args = parser.parse_args()
-    rows = [summarize(run, args.data, args.split) for run in args.runs]
+    rows = [_scored(run, args) for run in args.runs]
     print(table(rows))
     save(f"training_study{args.tag}", {"split": args.split, "rows": rows})
     write_text_atomic(RESULTS / f"training_study{args.tag}.md", table(rows))
