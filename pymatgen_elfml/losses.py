@@ -20,6 +20,12 @@ from torch import nn
 TERMS = ("vox", "grad", "hist")
 
 
+def region_weight(far, core_weight: float):
+    """Per-voxel loss weights from a far-from-nuclei mask (1 or 0, tensor or array): 1 far from nuclei,
+    ``core_weight`` within the core radius; same shape and type as ``far``."""
+    return far + core_weight * (1.0 - far)
+
+
 def _core(x: torch.Tensor, halo: int, extra: int = 0) -> torch.Tensor:
     if halo == 0 and extra == 0:
         return x

@@ -71,9 +71,10 @@ class UNetConfig:
             raise ValueError(f"logit_residual needs the {SEMILOCAL_CHANNEL!r} channel; inputs {self.inputs!r} lack it")
         if not isinstance(self.pointwise_hidden, int) or self.pointwise_hidden < 0:
             raise ValueError(f"pointwise_hidden must be an integer >= 0, got {self.pointwise_hidden!r}")
-        for name in ("pointwise_trees", "pointwise_leaves"):
-            if not isinstance(getattr(self, name), int) or getattr(self, name) < (2 if name == "pointwise_leaves" else 0):
-                raise ValueError(f"{name} must be an integer >= {2 if name == 'pointwise_leaves' else 0}, got {getattr(self, name)!r}")
+        if not isinstance(self.pointwise_trees, int) or self.pointwise_trees < 0:
+            raise ValueError(f"pointwise_trees must be an integer >= 0, got {self.pointwise_trees!r}")
+        if not isinstance(self.pointwise_leaves, int) or self.pointwise_leaves < 2:
+            raise ValueError(f"pointwise_leaves must be an integer >= 2, got {self.pointwise_leaves!r}")
         if self.pointwise_trees and (self.pointwise_hidden or self.logit_residual):
             raise ValueError("pointwise_trees replaces pointwise_hidden and logit_residual; set only one of them")
 

@@ -94,6 +94,11 @@ class TrainConfig:
             raise ValueError(f"patch + 2*halo = {self.patch + 2 * self.halo} must be a multiple of 2**depth = {2**self.depth}")
 
     @property
+    def has_stage1(self) -> bool:
+        """Whether a pointwise branch (MLP with steps, or forest) is fitted before the U-Net trains."""
+        return bool((self.pointwise_hidden and self.pointwise_steps) or self.pointwise_trees)
+
+    @property
     def arch(self) -> UNetConfig:
         return UNetConfig(base_channels=self.base_channels, depth=self.depth, groups=self.groups, dropout=self.dropout,
                           symm_input=self.symm_input, symm_stages=self.symm_stages, log_input=self.log_input,

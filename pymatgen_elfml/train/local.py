@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from pymatgen_elfml.data.dataset import PatchDataset
+from pymatgen_elfml.losses import region_weight
 
 
 def sample_voxels(dataset: PatchDataset, per_structure: int, seed: int) -> tuple[torch.Tensor, ...]:
@@ -42,7 +43,7 @@ def pretrain_pointwise(net, dataset: PatchDataset, steps: int, core_weight: floa
                        per_structure: int = 4000, batch: int = 8192, lr: float = 3e-3, progress: bool = True) -> float:
     """Fit ``net.pointwise`` alone (AdamW, cosine) for ``steps``; returns the final mean |error| on the sample."""
     x, y, far = sample_voxels(dataset, per_structure, seed)
-    weight = far + core_weight * (1.0 - far)
+    weight = region_weight(far, core_weight)
     params = list(net.pointwise.parameters())
     optim = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(optim, T_max=steps)
@@ -83,14 +84,12 @@ def forest_arrays(model) -> tuple[list[dict], float]:
     return trees, float(np.ravel(model._baseline_prediction)[0])
 
 
-def fit_trees(net, dataset: PatchDataset, core_weight: float, seed: int = 0, per_structure: int = 4000) -> float:
+def fit_trees(net, dataset: PatchDataset, core_weight: float, seed: int = 0, per_structure: int = 4000) -> None:
     """Fit ``net.trees`` on ``per_structure`` voxels of every sample (weights 1 far from nuclei,
-    ``core_weight`` within the core radius); returns the mean |error| on the sample."""
-    x, y, far = (t.reshape(len(t), -1).numpy() for t in sample_voxels(dataset, per_structure, seed))
+    ``core_weight`` within the core radius); epoch 0 of the training log scores the result."""
+    x, y, far = sample_voxels(dataset, per_structure, seed)
+    x, y, far = x.reshape(len(x), -1).numpy(), y.reshape(-1).numpy(), far.reshape(-1).numpy()
     cfg = net.config
     model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, seed, max_depth=TREE_DEPTH)
-    model.fit(x, y[:, 0], sample_weight=far[:, 0] + core_weight * (1.0 - far[:, 0]))
+    model.fit(x, y, sample_weight=region_weight(far, core_weight))
     net.trees.load_trees(*forest_arrays(model))
-    with torch.no_grad():
-        pred = net.trees(torch.from_numpy(x)[..., None, None, None])
-    return float((pred.reshape(-1) - torch.from_numpy(y[:, 0])).abs().mean())

@@ -20,7 +20,7 @@ from pymatgen_elfml.data.dataset import (DistributedSamplerWithJitter, PatchData
                                          RandomSamplerWithEpoch, ShapeBatchSampler, collate_patches)
 from pymatgen_elfml.inference import resolve_device
 from pymatgen_elfml.io import atomic_path
-from pymatgen_elfml.losses import UncertaintyWeightedLoss
+from pymatgen_elfml.losses import UncertaintyWeightedLoss, region_weight
 from pymatgen_elfml.nn import PeriodicUNet3D
 from pymatgen_elfml.pretrained import ModelSpec, save_model
 from pymatgen_elfml.train.config import TrainConfig
@@ -77,7 +77,7 @@ def _step_batch(net, loss_fn, batch, device, halo, core_weight: float = 1.0):
     local = batch["local"].to(device) if "local" in batch else None
     with _autocast(device):
         pred = net(sad, *ops, local=local)
-    weight = None if core_weight == 1.0 else far + core_weight * (1.0 - far)
+    weight = None if core_weight == 1.0 else region_weight(far, core_weight)
     total, terms = loss_fn(pred, elf, weight)
     core = (slice(None), slice(None)) + (slice(halo, -halo or None),) * 3
     err, far_core = (pred.detach().float() - elf).abs()[core], far[core]
@@ -223,7 +223,7 @@ def run(config: TrainConfig) -> Path:
     spec = ModelSpec(arch=config.arch, native_spacing=config.native_spacing, sad_sigma=config.sad_sigma,
                      patch_size=config.patch, halo=config.halo, trained=True,
                      description=f"trained by pymatgen_elfml.train on {config.data}")
-    if start == 0 and rank == 0 and ((config.pointwise_hidden and config.pointwise_steps) or config.pointwise_trees):
+    if start == 0 and rank == 0 and config.has_stage1:
         stage1 = elapsed = time.perf_counter() - t_build
         row = {"epoch": 0, "lr": 0.0, "seconds": stage1, "elapsed": stage1, "train": {"steps": 0},
                "val": evaluate(net, loss_fn, val_ds, config, device), "eta": loss_fn.eta.detach().cpu().tolist()}
