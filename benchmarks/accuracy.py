@@ -2,7 +2,7 @@
 
     python benchmarks/accuracy.py [--model NAME_OR_DIR] [--mode auto|whole|patches] [--nosym]
                                   [--model-nosym DIR] [--compare NAME_OR_DIR ...] [--gbm]
-                                  [--data data/v1] [--split test] [--vasp ELFCAR ...]
+                                  [--data data/v2] [--subset SET.json] [--split test] [--vasp ELFCAR ...]
 
 Rows: the model (if given); with --nosym the same weights run without symmetry pooling (no
 SymmAvg3D inside the network, no symmetrization of the output); a separately trained model
@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from common import save
-from gbm_baseline import GbmBaseline, records
+from gbm_baseline import GbmBaseline, records, subset_ids
 from pymatgen_elfml import io
 from pymatgen_elfml.baselines import constant_elf, semilocal_elf
 from pymatgen_elfml.data.triplets import sad_sigma_for
@@ -33,8 +33,8 @@ from pymatgen_elfml.metrics import distance_to_nuclei, field_errors, interstitia
 from pymatgen_elfml.sad import sad_density
 
 
-def _train_mean(folder: Path) -> float:
-    vals = [float(rec.elf.mean()) for _, rec in records(folder, "train")]
+def _train_mean(folder: Path, subset: set[str] | None) -> float:
+    vals = [float(rec.elf.mean()) for _, rec in records(folder, "train", subset)]
     return float(np.mean(vals)) if vals else 0.5
 
 
@@ -66,11 +66,11 @@ def compare(structure, ref: np.ndarray, predictors: dict, mean: float, compresse
             for name, field in fields.items()}
 
 
-def evaluate(folder: Path, split: str, predictors: dict) -> dict:
+def evaluate(folder: Path, split: str, predictors: dict, subset: set[str] | None = None) -> dict:
     """Per-method metric lists over the split's records."""
     mean = _train_mean(folder)
     out: dict = {}
-    for row, rec in records(folder, split):
+    for row, rec in records(folder, split, subset):
         for name, res in compare(rec.structure, rec.elf, predictors, mean, row["volume_ratio"] <= 0.7).items():
             out.setdefault(name, []).append({"id": rec.id, **res})
     return out
@@ -101,7 +101,7 @@ def summarize(results: dict) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default="data/v1", type=Path)
+    parser.add_argument("--data", default="data/v2", type=Path)
     parser.add_argument("--split", default="test")
     parser.add_argument("--model", default=None)
     parser.add_argument("--mode", default="auto", choices=["auto", "whole", "patches"])
@@ -111,7 +111,9 @@ def main() -> None:
     parser.add_argument("--gbm", action="store_true", help="fit the gradient-boosting baseline and add its row")
     parser.add_argument("--vasp", nargs="*", type=Path, default=[], help="real VASP ELFCARs to compare with")
     parser.add_argument("--tag", default="", help="suffix of the results file name")
+    parser.add_argument("--subset", type=Path, help="only the structures of this set file (data/v2/structures_v1.json: v1's)")
     args = parser.parse_args()
+    subset = subset_ids(args.subset)
     predictors, extra = {}, {}
     if args.model or args.model_nosym or args.compare:
         from pymatgen_elfml.predictor import ElfPredictor
@@ -125,17 +127,18 @@ def main() -> None:
         if args.model_nosym:
             predictors["model trained without pooling"] = ElfPredictor.from_pretrained(args.model_nosym, mode=args.mode)
     if args.gbm:
-        gbm = GbmBaseline(args.data)
+        gbm = GbmBaseline(args.data, subset=subset)
         predictors["gradient boosting (SAD features)"] = gbm
         extra["gbm"] = {"fit_seconds": gbm.fit_seconds, "n_samples": gbm.n_samples}
-    payload = {"data": str(args.data), "split": args.split, "model": args.model, "mode": args.mode, **extra}
+    payload = {"data": str(args.data), "subset": str(args.subset) if args.subset else None, "split": args.split,
+               "model": args.model, "mode": args.mode, **extra}
     if args.vasp:
-        payload["vasp"] = vasp(args.vasp, predictors, _train_mean(args.data))
+        payload["vasp"] = vasp(args.vasp, predictors, _train_mean(args.data, subset))
         for name, res in payload["vasp"].items():
             for method, m in res["methods"].items():
                 print(f"{name} {method:35s} MAE {m['mae']:.4f} RMSE {m['rmse']:.4f} MAE>1A {m['far_mae']:.4f} "
                       f"maxima recall {m['recall']:.2f} (n_ref {m['n_ref']})")
-    table = summarize(evaluate(args.data, args.split, predictors))
+    table = summarize(evaluate(args.data, args.split, predictors, subset))
     print(f"{'method | subset':45s} {'n':>4s} {'MAE':>7s} {'RMSE':>7s} {'P95':>7s} {'PSNR':>6s} {'hist':>6s} {'MAE>1A':>7s} {'max recall':>10s}")
     for name, m in table.items():
         print(f"{name:45s} {m['n']:4d} {m['mae']:7.4f} {m['rmse']:7.4f} {m['p95']:7.4f} {m['psnr']:6.2f} "

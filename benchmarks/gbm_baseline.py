@@ -6,7 +6,7 @@ log SAD smoothed by Gaussians of 0.4/0.8/1.6 A, the distance to the nearest nucl
 ``per_structure`` random voxels of every training structure. Each voxel is predicted from its
 own features only: no learning of context beyond what the smoothed channels carry.
 
-    python benchmarks/gbm_baseline.py [--data data/v1] [--split val]   # fit, then score a split
+    python benchmarks/gbm_baseline.py [--data data/v2] [--split val]   # fit, then score a split
 
 ``accuracy.py --gbm`` adds it as a row of the accuracy table (fitted in the same run).
 """
@@ -29,11 +29,16 @@ from pymatgen_elfml.sad import sad_density
 from pymatgen_elfml.train.local import gbm_regressor
 
 
-def records(folder: Path, split: str):
-    """(manifest row, Record) of every structure of ``split`` in a reference dataset folder."""
+def subset_ids(path: Path | None) -> set[str] | None:
+    """Ids of a structure set file (e.g. data/v2/structures_v1.json: the 413 structures of v1), or None."""
+    return None if path is None else {c["id"] for c in json.loads(Path(path).read_text())}
+
+
+def records(folder: Path, split: str, subset: set[str] | None = None):
+    """(manifest row, Record) of every structure of ``split`` in a reference dataset folder (within ``subset``)."""
     splits = json.loads((folder / "splits.json").read_text())
     for row in read_jsonl(folder / "manifest.jsonl"):
-        if splits.get(row["id"]) == split:
+        if splits.get(row["id"]) == split and (subset is None or row["id"] in subset):
             yield row, read_record(folder / row["file"], sha256=row["sha256"])
 
 
@@ -47,10 +52,10 @@ def features_on_grid(structure, shape: tuple[int, int, int]) -> np.ndarray:
 class GbmBaseline:
     """Fitted regressor with the predictor interface of ``accuracy.py`` (``predict(structure, grid)``)."""
 
-    def __init__(self, folder: Path, per_structure: int = 4000, seed: int = 0):
+    def __init__(self, folder: Path, per_structure: int = 4000, seed: int = 0, subset: set[str] | None = None):
         rng = np.random.default_rng(seed)
         xs, ys = [], []
-        for _, rec in records(folder, "train"):
+        for _, rec in records(folder, "train", subset):
             x = features_on_grid(rec.structure, rec.elf.shape)
             pick = rng.choice(len(x), size=min(per_structure, len(x)), replace=False)
             xs.append(x[pick])
@@ -70,12 +75,14 @@ class GbmBaseline:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default="data/v1", type=Path)
+    parser.add_argument("--data", default="data/v2", type=Path)
     parser.add_argument("--split", default="val")
+    parser.add_argument("--subset", type=Path, help="only the structures of this set file (data/v2/structures_v1.json: v1's)")
     args = parser.parse_args()
-    gbm = GbmBaseline(args.data)
+    subset = subset_ids(args.subset)
+    gbm = GbmBaseline(args.data, subset=subset)
     errs = []
-    for _, rec in records(args.data, args.split):
+    for _, rec in records(args.data, args.split, subset):
         pred = io.elf_from_elfcar(gbm.predict(rec.structure, rec.elf.shape))
         errs.append(float(np.abs(pred - rec.elf).mean()))
     print(f"fit on {gbm.n_samples} voxels in {gbm.fit_seconds:.1f} s; {args.split} MAE {np.mean(errs):.4f} ({len(errs)} structures)")

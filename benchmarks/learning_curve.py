@@ -1,6 +1,6 @@
 """Learning curve: validation MAE against the fraction of the training split's chemical systems.
 
-    python benchmarks/learning_curve.py RUN_DIR [RUN_DIR ...] [--data data/v1] [--tag TAG]
+    python benchmarks/learning_curve.py RUN_DIR [RUN_DIR ...] [--data data/v2] [--tag TAG]
 
 Each run folder is one training run at one ``--train-fraction`` (same settings and budget
 otherwise). Scores the chosen model of each run on the validation split as
@@ -54,7 +54,7 @@ def plot(rows: list[dict], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--data", default="data/v1", type=Path)
+    parser.add_argument("--data", default="data/v2", type=Path)
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     rows = []

@@ -2,7 +2,7 @@
 
     python benchmarks/speed.py [--model NAME_OR_DIR] [--n 20]
 
-GPAW times are the wall times recorded in data/v1/manifest.jsonl (one core per structure,
+GPAW times are the wall times recorded in data/v2/manifest.jsonl (one core per structure,
 measured on this kind of machine when the dataset was built); prediction times are measured
 here, one structure at a time, with the model on the grid of the reference. Without --model the
 default architecture with random weights is timed (the timing does not depend on the weights).
@@ -28,7 +28,7 @@ from pymatgen_elfml.reference.store import read_record
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--data", default="data/v1", type=Path)
+    parser.add_argument("--data", default="data/v2", type=Path)
     parser.add_argument("--model", default=None)
     parser.add_argument("--n", type=int, default=20)
     args = parser.parse_args()

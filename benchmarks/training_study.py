@@ -1,6 +1,6 @@
 """The elf-metals-v2 training study: one row per training run, scored the same way on validation.
 
-    python benchmarks/training_study.py RUN_DIR [RUN_DIR ...] [--data data/v1] [--split val] [--tag TAG] [--reuse]
+    python benchmarks/training_study.py RUN_DIR [RUN_DIR ...] [--data data/v2] [--split val] [--tag TAG] [--reuse]
 
 For each run folder (written by ``python -m pymatgen_elfml.train``): the settings that differ from
 the defaults of ``TrainConfig``, optimizer steps and epochs (from ``metrics.jsonl``; epoch 0 is a
@@ -84,7 +84,7 @@ def _scored(run: Path, args) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("runs", nargs="+", type=Path)
-    parser.add_argument("--data", default="data/v1", type=Path)
+    parser.add_argument("--data", default="data/v2", type=Path)
     parser.add_argument("--split", default="val")
     parser.add_argument("--tag", default="")
     parser.add_argument("--reuse", action="store_true", help="keep rows of runs already scored in the results file")

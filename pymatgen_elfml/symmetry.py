@@ -233,3 +233,46 @@ def grid_orbits(shape: tuple[int, int, int], ops: SeitzOps) -> tuple[np.ndarray,
         np.minimum(rep, mapped, out=rep)
         stab += mapped == own
     return rep, stab
+
+
+def asymmetric_unit(shape: tuple[int, int, int], ops: SeitzOps) -> tuple[np.ndarray, np.ndarray]:
+    """The grid's asymmetric unit: one representative point per orbit (``grid_orbits``).
+
+    Returns:
+        au: (n_au,) int64 sorted flat indices of the representatives (each orbit's smallest index).
+        where: (n0, n1, n2) int64, for every grid point the position in ``au`` of its orbit's
+            representative, so ``values[where]`` expands AU values to the full grid.
+    """
+    rep = grid_orbits(shape, ops)[0].reshape(-1)
+    au = np.flatnonzero(rep == np.arange(rep.size))
+    return au, np.searchsorted(au, rep).reshape(shape)
+
+
+def au_encode(field: np.ndarray, au: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Lossless asymmetric-unit form of a field: AU values plus the points that differ from them.
+
+    A symmetric field is its AU values; a field that breaks the symmetry somewhere (numerical
+    noise of the DFT code) also keeps those points, so ``au_decode`` returns it bit for bit.
+
+    Returns:
+        values (n_au,) in the field's dtype; fix_step (k,) uint32, the differences of the sorted
+        flat indices of the differing points (the first from 0: small numbers that compress
+        well); fix_values (k,) their values, or for integer fields their differences from the
+        AU value (wrapping, in the field's dtype: small numbers again).
+    """
+    flat = np.asarray(field).reshape(-1)
+    values = flat[au]
+    expanded = values[where.reshape(-1)]
+    fix = np.flatnonzero(flat != expanded)
+    fixed = flat[fix] - expanded[fix] if flat.dtype.kind in "iu" else flat[fix]
+    return values, np.diff(fix, prepend=0).astype(np.uint32), fixed
+
+
+def au_decode(values: np.ndarray, where: np.ndarray, fix_step: np.ndarray | None = None,
+              fix_values: np.ndarray | None = None) -> np.ndarray:
+    """Inverse of ``au_encode``: the full (n0, n1, n2) field."""
+    out = np.asarray(values)[where]
+    if fix_step is not None and len(fix_step):
+        flat, fix = out.reshape(-1), np.cumsum(np.asarray(fix_step, dtype=np.int64))
+        flat[fix] = flat[fix] + fix_values if out.dtype.kind in "iu" else fix_values
+    return out

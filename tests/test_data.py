@@ -54,8 +54,11 @@ def test_read_triplet_reports_bad_files(ag4_run, tmp_path):
 
 
 def test_committed_reference_records_match_their_checksums():
-    """Every committed record of data/v1 loads and reproduces its manifest sha256."""
-    folder = REPO / "data" / "v1"
+    """Every committed record of data/v2 loads, matches its manifest sha256 and reconstructs, from the
+    asymmetric unit, exactly the full-grid fields it was written (or, for v1's, migrated) from."""
+    from pymatgen_elfml.reference.store import fields_sha256
+
+    folder = REPO / "data" / "v2"
     rows = read_jsonl(folder / "manifest.jsonl")
     if not rows:
         pytest.skip("no committed reference records")
@@ -63,12 +66,13 @@ def test_committed_reference_records_match_their_checksums():
         rec = read_record(folder / row["file"], sha256=row["sha256"])
         assert rec.elf.shape == tuple(row["grid"]) and rec.id == row["id"]
         assert 0 <= rec.elf.min() and rec.elf.max() <= 1
+        assert fields_sha256(np.rint(rec.elf * 65535), rec.rho) == row["fields_sha256"], row["id"]
         electrons = rec.rho.astype(float).sum() * rec.structure.volume / rec.rho.size
         assert electrons == pytest.approx(row["n_valence"], rel=5e-3), row["id"]
 
 
 def test_prepare_from_reference_records(tmp_path):
-    folder = REPO / "data" / "v1"
+    folder = REPO / "data" / "v2"
     rows = read_jsonl(folder / "manifest.jsonl")
     if len(rows) < 2:
         pytest.skip("no committed reference records")

@@ -43,16 +43,18 @@ def test_saved_folder_is_complete_and_reloads_strictly(model_copy):
 
 def _held_out_errors(predictor, n=10):
     """Per-cell ELF MAE of ``predictor`` and of each cell's best constant (its median ELF, an oracle)
-    on the ``n`` smallest test-split structures of data/v1 (never seen in training or model selection)."""
+    on the ``n`` smallest test-split structures of v1's 413 (data/v2 keeps them, with the same splits;
+    never seen in training or model selection)."""
     import numpy as np
 
     from pymatgen_elfml.io import elf_from_elfcar
     from pymatgen_elfml.reference.build import read_jsonl
     from pymatgen_elfml.reference.store import read_record
 
-    folder = Path(__file__).resolve().parents[1] / "data" / "v1"
+    folder = Path(__file__).resolve().parents[1] / "data" / "v2"
     splits = json.loads((folder / "splits.json").read_text())
-    rows = sorted((r for r in read_jsonl(folder / "manifest.jsonl") if splits[r["id"]] == "test"),
+    v1 = {c["id"] for c in json.loads((folder / "structures_v1.json").read_text())}
+    rows = sorted((r for r in read_jsonl(folder / "manifest.jsonl") if splits[r["id"]] == "test" and r["id"] in v1),
                   key=lambda r: (int(np.prod(r["grid"])), r["id"]))[:n]
     model, constant = {}, {}
     for row in rows:

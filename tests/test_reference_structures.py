@@ -178,7 +178,7 @@ def test_random_set_larger_cells_and_bad_arguments():
     big = random_set(4, seed=1, max_atoms=8, volume_ratios=(1.0,))
     assert len(big) == 4 and all(len(c.structure) <= 8 for c in big)
     with pytest.raises(ValueError):
-        random_set(1, max_atoms=9)
+        random_set(1, max_atoms=13)
     with pytest.raises(ValueError):
         prototype_structure("bcc", ["Al"], 0.0)
     with pytest.raises(ValueError):

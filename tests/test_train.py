@@ -27,7 +27,7 @@ GEOM = PatchGeometry(patch=8, halo=4, stride=8)
 @pytest.fixture(scope="module")
 def triplets(tmp_path_factory):
     """Triplets of the first six committed reference records (labelled train/val alternately)."""
-    folder = REPO / "data" / "v1"
+    folder = REPO / "data" / "v2"
     rows = read_jsonl(folder / "manifest.jsonl")[:6]
     if len(rows) < 6:
         pytest.skip("needs committed reference records")

@@ -29,26 +29,42 @@ def _one(job_path: str, out: str) -> int:
     return 0
 
 
-def _plan(out: str) -> int:
+def _plan(out: str, keep: str | None, n_random: int) -> int:
+    """v1's set (``all_candidates``), or with ``keep`` that set file plus the v2 families (``plan_v2``)."""
     from pymatgen_elfml.reference import structures
     from pymatgen_elfml.reference.build import priority_order
 
-    candidates = priority_order(structures.all_candidates())
+    if keep:
+        from pymatgen_elfml.reference.plan_v2 import v2_candidates
+
+        candidates = v2_candidates(structures.read_set(keep), n_random=n_random)
+    else:
+        candidates = structures.all_candidates()
+    candidates = priority_order(candidates)
     structures.write_set(candidates, out)
     print(f"wrote {len(candidates)} candidates to {out}")
     return 0
 
 
-def _splits(folder: Path) -> int:
-    """Rewrite folder/splits.json for the structures in its manifest (>= 10 % test when possible)."""
+def _splits(folder: Path, plan: str | None) -> int:
+    """Rewrite folder/splits.json by chemical system (>= 10 % test when possible).
+
+    Without ``plan`` the computed structures (manifest) are split afresh; with a set file every
+    planned structure gets a split, keeping the assignments already in splits.json.
+    """
     from types import SimpleNamespace
 
     from pymatgen_elfml.io import write_text_atomic
     from pymatgen_elfml.reference.build import read_jsonl
-    from pymatgen_elfml.reference.structures import assign_splits
+    from pymatgen_elfml.reference.structures import assign_splits, extend_splits
 
-    rows = [SimpleNamespace(id=r["id"], split_key=r["split_key"]) for r in read_jsonl(folder / "manifest.jsonl")]
-    splits = assign_splits(rows)
+    if plan:
+        existing = json.loads((folder / "splits.json").read_text()) if (folder / "splits.json").is_file() else {}
+        rows = [SimpleNamespace(id=d["id"], split_key=d["split_key"], family=d["family"]) for d in json.loads(Path(plan).read_text())]
+        splits = extend_splits(rows, existing)
+    else:
+        rows = [SimpleNamespace(id=r["id"], split_key=r["split_key"]) for r in read_jsonl(folder / "manifest.jsonl")]
+        splits = assign_splits(rows)
     write_text_atomic(folder / "splits.json", json.dumps(splits, indent=0, sort_keys=True))
     print(f"assigned {len(splits)} structures: " + ", ".join(f"{k} {list(splits.values()).count(k)}" for k in ("train", "val", "test")))
     return 0
@@ -78,11 +94,16 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--retry-failed", action="store_true")
     plan = sub.add_parser("plan", help="write a structure set file in priority order")
     plan.add_argument("--out", required=True, help="set file to write (JSON)")
+    plan.add_argument("--keep", help="plan v2: keep this set file's candidates (v1's) and add the v2 families")
+    plan.add_argument("--n-random", type=int, default=100, help="plan v2: random 4-12-atom cells (x3 volumes)")
     spl = sub.add_parser("splits", help="assign train/val/test over the computed structures (by chemical system)")
     spl.add_argument("folder")
+    spl.add_argument("--plan", help="set file: split every planned structure, keeping splits.json's assignments")
     sheet = sub.add_parser("datasheet", help="write DIR/README.md from the manifest")
     sheet.add_argument("folder")
     sheet.add_argument("--convergence", help="JSON written by benchmarks/reference_convergence.py")
+    mig = sub.add_parser("migrate", help="store a folder's full-grid (format 1) records in the asymmetric unit")
+    mig.add_argument("folder")
     one = sub.add_parser("one", help=argparse.SUPPRESS)
     one.add_argument("job")
     one.add_argument("out")
@@ -90,9 +111,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "one":
         return _one(args.job, args.out)
     if args.command == "plan":
-        return _plan(args.out)
+        return _plan(args.out, args.keep, args.n_random)
+    if args.command == "migrate":
+        from pymatgen_elfml.reference.build import migrate
+
+        print(json.dumps(migrate(args.folder)))
+        return 0
     if args.command == "splits":
-        return _splits(Path(args.folder))
+        return _splits(Path(args.folder), args.plan)
     if args.command == "datasheet":
         from pymatgen_elfml.reference.datasheet import write_datasheet
 

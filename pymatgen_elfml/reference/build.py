@@ -28,18 +28,26 @@ from pymatgen_elfml.reference.engine import ReferenceSettings
 from pymatgen_elfml.reference.store import sha256_file
 
 
-# valence electrons of GPAW 26.7's default PBE setups: the cost of a calculation grows with their sum
-SETUP_VALENCE = {"Li": 1, "Na": 7, "K": 9, "Be": 2, "Mg": 10, "Ca": 10, "Sr": 10, "Al": 3, "Ga": 3, "In": 13, "Sn": 14,
-                 "Cu": 11, "Ag": 17, "Au": 11, "Ni": 16, "Pd": 16, "Pt": 16, "Zn": 12, "Cd": 12, "Ti": 12, "V": 13,
-                 "Y": 11, "Zr": 12, "Nb": 13, "Sc": 11, "La": 11}
+# valence electrons of the default PBE setups of gpaw-data 1.2.1 (GPAW 26.7), metals only: the cost of a
+# calculation grows with their sum; read from the setups' <atom ... valence=".."/> headers
+SETUP_VALENCE = {
+    "Li": 1, "Na": 7, "K": 9, "Rb": 9, "Cs": 9, "Be": 2, "Mg": 10, "Ca": 10, "Sr": 10, "Ba": 10,
+    "Sc": 11, "Y": 11, "La": 11, "Ce": 12, "Pr": 13, "Nd": 14, "Sm": 16, "Eu": 17, "Gd": 18, "Lu": 25,
+    "Ti": 12, "Zr": 12, "Hf": 12, "V": 13, "Nb": 13, "Ta": 13, "Cr": 6, "Mo": 14, "W": 14, "Mn": 15,
+    "Re": 13, "Fe": 8, "Ru": 16, "Os": 14, "Co": 9, "Rh": 15, "Ir": 15, "Ni": 16, "Pd": 16, "Pt": 16,
+    "Cu": 11, "Ag": 17, "Au": 11, "Zn": 12, "Cd": 12, "Hg": 18, "Al": 3, "Ga": 3, "In": 13, "Tl": 13,
+    "Sn": 14, "Pb": 14, "Bi": 15,
+}  # fmt: skip
+# rounds of the interleaving in ``priority_order``: structures taken per family and round (default 1)
+FAMILY_WEIGHTS = {"template": 3, "elemental": 2}
 
 
 def priority_order(candidates, valence: dict[str, int] = SETUP_VALENCE) -> list:
-    """Interleave families (elemental, binary, random, ...) so that any finished prefix covers all.
+    """Interleave families (template, elemental, binary, ...) so that any finished prefix covers all.
 
     Within a family candidates are sorted by estimated cost: the summed valence electrons of
-    the cell (unknown elements count 20), then the cell volume. The round robin takes three
-    elemental structures per binary and random one.
+    the cell (unknown elements count 20), then the cell volume. Each round of the round robin
+    takes ``FAMILY_WEIGHTS`` structures of a family (3 templates, 2 elemental cells, 1 of the others).
     """
     def cost(c):
         return (sum(valence.get(site.specie.symbol, 20) for site in c.structure), c.structure.volume)
@@ -48,7 +56,7 @@ def priority_order(candidates, valence: dict[str, int] = SETUP_VALENCE) -> list:
     for cand in candidates:
         families.setdefault(cand.family, []).append(cand)
     queues = [sorted(group, key=cost) for group in families.values()]
-    weights = [3 if group[0].family == "elemental" else 1 for group in queues]
+    weights = [FAMILY_WEIGHTS.get(group[0].family, 1) for group in queues]
     out = []
     while any(queues):
         for queue, weight in zip(queues, weights):
@@ -170,4 +178,38 @@ def _manifest_row(cand, record: Path, elapsed: float) -> dict:
         "gpaw_version": rec.meta["gpaw_version"],
         "file": f"records/{record.name}",
         "sha256": sha256_file(record),
+        "fields_sha256": rec.meta["fields_sha256"],
     }
+
+
+def migrate(folder: str | os.PathLike, progress: bool = True) -> dict:
+    """Convert every format-1 record of a dataset folder to the asymmetric-unit format 2.
+
+    Each record is verified bit for bit (``store.migrate_record``) before it replaces the old file;
+    the manifest row gets the new ``sha256`` and the ``fields_sha256`` of the original fields.
+    Resumable: a record migrated before an interruption is recognised by its
+    ``migrated_from_sha256`` matching the manifest. Do not run it beside a ``build`` of the folder.
+
+    Returns:
+        counts {"migrated", "already"}.
+    """
+    from pymatgen_elfml.io import write_text_atomic
+    from pymatgen_elfml.reference.store import RecordError, migrate_record, read_record, record_format
+
+    folder = Path(folder)
+    rows = read_jsonl(folder / "manifest.jsonl")
+    counts = {"migrated": 0, "already": 0}
+    for row in tqdm(rows, desc="migrate", unit="record", disable=not progress):
+        path = folder / row["file"]
+        if record_format(path) == 1:
+            row["sha256"] = migrate_record(path, row["sha256"])
+            counts["migrated"] += 1
+        else:
+            rec = read_record(path)
+            if row["sha256"] != sha256_file(path) and rec.meta.get("migrated_from_sha256") != row["sha256"]:
+                raise RecordError(f"record {path} matches neither its manifest checksum nor a migration of it")
+            row["sha256"] = sha256_file(path)
+            counts["already"] += 1
+        row["fields_sha256"] = read_record(path, row["sha256"]).meta["fields_sha256"]
+    write_text_atomic(folder / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    return counts

@@ -6,7 +6,7 @@ import json
 from collections import Counter
 from pathlib import Path
 
-from pymatgen.core import Composition
+from pymatgen.core import Composition, Element
 
 from pymatgen_elfml.io import write_text_atomic
 from pymatgen_elfml.reference.build import read_jsonl
@@ -18,8 +18,13 @@ def _table(counter: Counter, head: tuple[str, str]) -> str:
     return "\n".join(lines)
 
 
+def _plan(folder: Path) -> list[dict]:
+    path = folder / "structures.json"
+    return json.loads(path.read_text()) if path.is_file() else []
+
+
 def summarize(folder: str | Path) -> dict:
-    """Counts and compute totals of a dataset folder."""
+    """Counts, compute totals and storage of a dataset folder (manifest, failures, splits, plan)."""
     folder = Path(folder)
     rows = read_jsonl(folder / "manifest.jsonl")
     done = {r["id"] for r in rows}
@@ -29,17 +34,25 @@ def summarize(folder: str | Path) -> dict:
     splits = json.loads(splits_path.read_text()) if splits_path.is_file() else {}
     elements = Counter(el.symbol for r in rows for el in Composition(r["formula"]).elements)
     size = sum((folder / r["file"]).stat().st_size for r in rows)
+    hours = Counter()
+    for r in rows:
+        hours[r["family"]] += r["wall_time_s"] / 3600
+    f_block = {r["id"]: r["wall_time_s"] for r in rows if any(Element(e.symbol).is_lanthanoid for e in Composition(r["formula"]).elements)}
     return {
-        "n": len(rows),
+        "n": len(rows), "planned": len(_plan(folder)),
         "family": Counter(r["family"] for r in rows),
+        "family_hours": hours,
         "prototype": Counter(r["prototype"] for r in rows),
         "volume_ratio": Counter(f"{r['volume_ratio']:.2f}" for r in rows),
         "split": Counter(splits.get(r["id"], "unassigned") for r in rows),
-        "spacegroups": len({r["spacegroup"] for r in rows}),
+        "templates_test": sum(r["family"] == "template" and splits.get(r["id"]) == "test" for r in rows),
+        "systems": len({r["split_key"] for r in rows}),
+        "spacegroup": Counter(r["spacegroup"] for r in rows),
         "elements": elements,
         "atoms": Counter(r["n_atoms"] for r in rows),
         "wall_time_s": sum(r["wall_time_s"] for r in rows),
         "failed_time_s": sum(f.get("wall_time_s", 0.0) for f in attempts),
+        "f_block": (len(f_block), sum(f_block.values()) / 3600),
         "failures": fails,
         "bytes": size,
         "settings": rows[0]["settings"] if rows else {},
@@ -49,6 +62,8 @@ def summarize(folder: str | Path) -> dict:
 
 def write_datasheet(folder: str | Path, convergence: dict | None = None) -> Path:
     """Write ``folder/README.md`` from the manifest (and a convergence result, if given)."""
+    from pymatgen_elfml.reference.plan_v2 import UNREACHABLE_METALS
+
     folder = Path(folder)
     s = summarize(folder)
     conv = ""
@@ -57,12 +72,16 @@ def write_datasheet(folder: str | Path, convergence: dict | None = None) -> Path
             ["| structure | max dELF | mean dELF | max dELF > 1 A from nuclei | mean dELF > 1 A | max drho / rho_max |", "|---|---|---|---|---|---|"]
             + [f"| {k} | {v['max_dELF']:.3f} | {v['mean_dELF']:.4f} | {v['max_dELF_far']:.3f} | {v['mean_dELF_far']:.4f} | {v['rel_drho_max']:.1e} |"
                for k, v in convergence["cases"].items()])
+    family = Counter({f"{k} ({s['family_hours'][k]:.2f} core-h)": v for k, v in s["family"].items()})
     text = TEMPLATE.format(
-        n=s["n"], nfail=len(s["failures"]), settings=json.dumps(s["settings"]), gpaw=", ".join(s["gpaw"]),
+        n=s["n"], planned=s["planned"], nfail=len(s["failures"]), settings=json.dumps(s["settings"]), gpaw=", ".join(s["gpaw"]),
         hours=s["wall_time_s"] / 3600, fail_hours=s["failed_time_s"] / 3600, mb=s["bytes"] / 2**20,
-        spacegroups=s["spacegroups"],
-        family=_table(s["family"], ("family", "structures")), split=_table(s["split"], ("split", "structures")),
+        kb=s["bytes"] / 1e3 / max(s["n"], 1), systems=s["systems"], n_elements=len(s["elements"]),
+        templates_test=s["templates_test"], f_n=s["f_block"][0], f_hours=s["f_block"][1],
+        unreachable=", ".join(UNREACHABLE_METALS),
+        family=_table(family, ("family (GPAW time)", "structures")), split=_table(s["split"], ("split", "structures")),
         volume=_table(s["volume_ratio"], ("V/V0", "structures")), prototype=_table(s["prototype"], ("prototype", "structures")),
+        spacegroups=", ".join(f"{k}: {v}" for k, v in sorted(s["spacegroup"].items())),
         elements=", ".join(f"{k} {v}" for k, v in sorted(s["elements"].items())),
         atoms=", ".join(f"{k} atoms: {v}" for k, v in sorted(s["atoms"].items())),
         convergence=conv or "(not measured)",
@@ -71,40 +90,52 @@ def write_datasheet(folder: str | Path, convergence: dict | None = None) -> Path
     return write_text_atomic(folder / "README.md", text)
 
 
-TEMPLATE = """# Reference dataset v1: ELF and valence density of metal-only structures (GPAW)
+TEMPLATE = """# Reference dataset v2: ELF and valence density of metal-only structures (GPAW)
 
-Generated by `python -m pymatgen_elfml.reference datasheet data/v1` from `manifest.jsonl`.
+Generated by `python -m pymatgen_elfml.reference datasheet data/v2` from `manifest.jsonl`.
 
-**{n} structures** with ELF and valence density ({nfail} failed, listed below); {spacegroups} space groups.
-Compute: {hours:.2f} core-hours of successful GPAW runs (+{fail_hours:.2f} core-hours failed),
-one core per structure. Storage: {mb:.1f} MB of records.
+**{n} structures** computed of {planned} planned, with ELF and valence density ({nfail} failed, listed
+below); {systems} chemical systems (split groups), {n_elements} elements. Compute: {hours:.2f} core-hours of
+successful GPAW runs (+{fail_hours:.2f} core-hours failed), one core per structure; f-element cells
+(lanthanides): {f_n} structures, {f_hours:.2f} core-hours. Storage: {mb:.1f} MB of records, {kb:.1f} kB per structure.
 
 ## How it was made
-- Structures: `data/v1/structures.json`, written by `python -m pymatgen_elfml.reference plan`
-  (`pymatgen_elfml/reference/structures.py`): elemental metals in fcc/bcc/hcp/sc on the volume sweep
-  V/V0 = 1.0 ... 0.5 (fixed fractional coordinates), binary B2/L1_2/L1_0 prototypes at V/V0 = 1.0, 0.8,
-  0.6, random symmetric cells with 1-4 atoms at the same three volumes. V0 from nearest-neighbour
-  distances = 2 x pymatgen's metallic radius. Computed in `priority_order` (families interleaved,
-  cheapest first), so any prefix covers every family.
-- Calculations: `python -m pymatgen_elfml.reference build --structures data/v1/structures.json --out data/v1 --workers 2`.
+- Structures: `data/v2/structures.json`, written by
+  `python -m pymatgen_elfml.reference plan --keep data/v2/structures_v1.json --out data/v2/structures.json`.
+  v1's 882 candidates (`structures_v1.json`, `pymatgen_elfml/reference/structures.py`): elemental metals in
+  fcc/bcc/hcp/sc on V/V0 = 1.0 ... 0.5 (fixed fractional coordinates), binary B2/L1_2/L1_0 at V/V0 = 1.0,
+  0.8, 0.6, random symmetric 1-4-atom cells at the same volumes. v2's families (`plan_v2.py`): `template`
+  (superhydride metal sublattices: fcc, bcc, hcp, A15 of La, Y, Ca, Sr, Ba, Sc, Mg, Zr, Hf, Nb, Ce and
+  neighbours, two-metal rocksalt/CsCl/fluorite sublattices, V/V0 = 0.75 ... 0.35), `intermetallic` (Laves,
+  A15, D0_3, Heusler, CaCu5, AlB2, B2/L1_0/L1_2 compounds that exist, V/V0 = 1.0/0.8/0.6), new elements in
+  fcc/bcc/hcp, and `random-large` (pyxtal, 4-12 atoms, space groups 1-230, V/V0 = 1.0/0.8/0.6). V0 from
+  nearest-neighbour distances = 2 x pymatgen's metallic radius (close packing for Laves/A15/...).
+  Computed in `priority_order` (families interleaved, cheapest first), so any prefix covers every family.
+- Metals out of reach (no PAW setup in gpaw-data 1.2.1): {unreachable}.
+- Calculations: `python -m pymatgen_elfml.reference build --structures data/v2/structures.json --out data/v2 --workers 2 --timeout 1800`.
   GPAW {gpaw}, plane-wave PAW, settings: `{settings}`
   (ecut in eV, kspacing in 1/A with the 2 pi, smearing = Fermi-Dirac width in eV, grid_spacing in A;
   the real-space grid is the model's native grid: symmetry-commensurate, a multiple of 8).
-  Spin-unpolarised for every structure (magnetic Ni is treated non-magnetically).
+  Spin-unpolarised for every structure (magnetic Fe, Co, Ni, Mn, Cr are treated non-magnetically).
 - ELF: `gpaw.elf.elf_from_dft_calculation` (pseudo valence density and its kinetic energy density, as
   VASP computes it; 0 where the density < 1e-6 e/bohr^3). Near nuclei (< ~1 A) GPAW's ELF includes the
   smooth pseudo-core and will not match VASP: compare there with care.
 - Density: GPAW's pseudo valence density with compensation charges (VASP CHGCAR analogue), e/A^3;
   its integral equals the setups' valence count (checked for every record by `tests/test_data.py`).
 
-## Storage
-`records/<id>.npz` (one per structure): `elf_q` uint16 (ELF x 65535: error <= 7.6e-6), `rho` float32
-(e/A^3), `structure` (pymatgen JSON), `meta` (settings, energy, valence count, wall time, labels).
-`manifest.jsonl`: one line per record (id, family, prototype, formula, V/V0, space group, grid,
-settings, energy, wall time, GPAW version, file, sha256). `splits.json`: id -> train/val/test, grouped
-by chemical system (no composition shared across splits). `failures.jsonl`: failed ids and reasons.
-Load with `pymatgen_elfml.reference.store.read_record(path, sha256=...)`; write the paper's triplets with
-`python -m pymatgen_elfml.data prepare data/v1 --out DIR`.
+## Storage (asymmetric unit)
+`records/<id>.npz` (format 2, `pymatgen_elfml/reference/store.py`): ELF as uint16 codes (ELF x 65535:
+error <= 7.6e-6) and density as float32 (e/A^3), both only at one grid point per orbit of the structure's
+space group (its operators stored in the record), plus the points where GPAW's field breaks that symmetry
+numerically, so the full grid is reconstructed bit for bit; `meta.fields_sha256` hashes the full-grid
+fields (for v1's records: before migration by `python -m pymatgen_elfml.reference migrate`), and
+`tests/test_data.py` reconstructs every record against it. `manifest.jsonl`: one line per record (id, family,
+prototype, formula, V/V0, space group, grid, settings, energy, wall time, GPAW version, file, sha256,
+fields_sha256). `splits.json`: every planned id -> train/val/test, grouped by chemical system (no
+composition shared across splits; v1's assignments kept, new systems split separately for templates and
+the rest). `failures.jsonl`: failed ids and reasons. Load with
+`pymatgen_elfml.reference.store.read_record(path, sha256=...)`; write the paper's triplets with
+`python -m pymatgen_elfml.data prepare data/v2 --out DIR`.
 
 ## Settings convergence
 Production settings vs 450 eV / k-spacing 0.2 1/A on the same grid (`benchmarks/reference_convergence.py`):
@@ -116,11 +147,15 @@ Production settings vs 450 eV / k-spacing 0.2 1/A on the same grid (`benchmarks/
 
 {split}
 
+Templates in the test split (the "templates" test subset): {templates_test}.
+
 {volume}
 
 {prototype}
 
 Atoms per cell: {atoms}.
+
+Space groups (number: structures): {spacegroups}.
 
 Element occurrences: {elements}.
 

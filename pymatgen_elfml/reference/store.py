@@ -1,9 +1,18 @@
-"""Compact storage of reference fields: one compressed ``.npz`` record per structure.
+"""Compact storage of reference fields: one compressed ``.npz`` record per structure, in the asymmetric unit.
 
-ELF in [0, 1] is stored as uint16 (step 1/65535: max error 7.6e-6, far below any model
+ELF in [0, 1] is stored as uint16 codes (step 1/65535: max error 7.6e-6, far below any model
 error we expect, >= 1e-2). The density is stored as float32 (relative error 6e-8): PAW
 pseudo-densities with compensation charges have negative regions near nuclei, so a log
 quantisation would change the electron count.
+
+Format 2 (current) stores both fields only at one representative grid point per orbit of the
+structure's exact space group (spglib at symprec 1e-5, the operators commensurate with the grid,
+``symmetry.asymmetric_unit``), plus the few points where the DFT field breaks that symmetry
+numerically (GPAW's ELF does by up to ~4e-4 in some cells), so the full grid is reconstructed bit
+for bit. The operators are stored in the record: decoding needs neither spglib nor its version.
+``meta["fields_sha256"]`` holds the sha256 of the full-grid uint16 ELF codes and float32 density as
+written, so any reconstruction can be checked against the original. Format 1 (full grids,
+``elf_q``/``rho``; data/v1 before migration) is still read; ``migrate_record`` converts it.
 """
 
 from __future__ import annotations
@@ -18,9 +27,12 @@ from pathlib import Path
 import numpy as np
 from pymatgen.core import Structure
 
-from pymatgen_elfml.io import atomic_path
+from pymatgen_elfml import symmetry
+from pymatgen_elfml.io import atomic_path, validate
 
 Q = 65535.0
+FORMAT = 2
+STORAGE_SYMPREC = 1e-5  # Angstrom: the structure's exact symmetry, not the looser one used for grids
 
 
 class RecordError(ValueError):
@@ -50,22 +62,63 @@ def sha256_file(path: str | os.PathLike) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def _codes(elf: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(elf, 0, 1) * Q).astype(np.uint16)
+
+
+def fields_sha256(elf_codes: np.ndarray, rho: np.ndarray) -> dict[str, str]:
+    """sha256 of the full-grid uint16 ELF codes and float32 density (C order)."""
+    return {"elf_q": hashlib.sha256(np.ascontiguousarray(elf_codes, dtype=np.uint16).tobytes()).hexdigest(),
+            "rho": hashlib.sha256(np.ascontiguousarray(rho, dtype=np.float32).tobytes()).hexdigest()}
+
+
+def _storage_ops(structure: Structure, shape: tuple[int, int, int]) -> symmetry.SeitzOps:
+    ops = symmetry.seitz_ops(validate(structure), symprec=STORAGE_SYMPREC)
+    return symmetry.commensurate_ops(shape, ops)
+
+
+def _au_arrays(structure: Structure, codes: np.ndarray, rho: np.ndarray) -> dict[str, np.ndarray]:
+    """Format-2 arrays of full-grid fields; raises RecordError if they would not decode exactly."""
+    ops = _storage_ops(structure, codes.shape)
+    au, where = symmetry.asymmetric_unit(codes.shape, ops)
+    arrays = {"format": np.array(FORMAT), "grid": np.array(codes.shape, dtype=np.int32),
+              "ops_rot": ops.rotations.astype(np.int8), "ops_trans": ops.translations.astype(np.float64)}
+    for name, field in (("elf", codes), ("rho", rho)):
+        values, fix, fixed = symmetry.au_encode(field, au, where)
+        if not np.array_equal(symmetry.au_decode(values, where, fix, fixed).view(field.dtype), field):
+            raise RecordError(f"the asymmetric-unit form of {name} does not reconstruct the field")
+        arrays.update({f"{name}_au": values, f"{name}_fix_step": fix, f"{name}_fix": fixed})
+    return arrays
+
+
 def write_record(path: str | os.PathLike, record: Record) -> str:
-    """Quantise and write ``record`` atomically; returns the file's sha256."""
+    """Quantise ELF, store both fields in the asymmetric unit (format 2), atomically; returns the sha256.
+
+    ``meta["fields_sha256"]`` is set to the hashes of the full-grid fields as quantised here.
+    """
     path = Path(path)
-    arrays = {
-        "elf_q": np.rint(np.clip(record.elf, 0, 1) * Q).astype(np.uint16),
-        "rho": np.asarray(record.rho, dtype=np.float32),
-        "structure": np.array(json.dumps(record.structure.as_dict())),
-        "meta": np.array(json.dumps({"id": record.id, **record.meta})),
-    }
+    codes, rho = _codes(record.elf), np.asarray(record.rho, dtype=np.float32)
+    meta = {"id": record.id, **record.meta, "fields_sha256": fields_sha256(codes, rho)}
+    arrays = {**_au_arrays(record.structure, codes, rho),
+              "structure": np.array(json.dumps(record.structure.as_dict())), "meta": np.array(json.dumps(meta))}
     with atomic_path(path, suffix=".npz") as tmp:
         np.savez_compressed(tmp, **arrays)
     return sha256_file(path)
 
 
+def _decode(npz) -> tuple[np.ndarray, np.ndarray]:
+    """Full-grid (uint16 ELF codes, float32 density) of an open record of either format."""
+    if "elf_q" in npz.files:  # format 1
+        return np.array(npz["elf_q"], dtype=np.uint16), np.array(npz["rho"], dtype=np.float32)
+    if int(npz["format"]) != FORMAT:
+        raise ValueError(f"unknown record format {int(npz['format'])}")
+    ops = symmetry.SeitzOps(npz["ops_rot"].astype(int), npz["ops_trans"])
+    _, where = symmetry.asymmetric_unit(tuple(int(n) for n in npz["grid"]), ops)
+    return tuple(symmetry.au_decode(npz[f"{n}_au"], where, npz[f"{n}_fix_step"], npz[f"{n}_fix"]) for n in ("elf", "rho"))
+
+
 def read_record(path: str | os.PathLike, sha256: str | None = None) -> Record:
-    """Load a record; with ``sha256`` the file must match it.
+    """Load a record (format 1 or 2) as full grids; with ``sha256`` the file must match it.
 
     Raises:
         RecordError: missing file, checksum mismatch or unreadable content.
@@ -77,12 +130,47 @@ def read_record(path: str | os.PathLike, sha256: str | None = None) -> Record:
         raise RecordError(f"record {path} does not match its checksum (corrupted or changed)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            rho = np.array(npz["rho"], dtype=np.float32)
-            elf = npz["elf_q"].astype(np.float32) / np.float32(Q)
+            codes, rho = _decode(npz)
             structure = Structure.from_dict(json.loads(str(npz["structure"])))
             meta = json.loads(str(npz["meta"]))
+    except (OSError, KeyError, ValueError, IndexError, EOFError, zipfile.BadZipFile) as exc:
+        raise RecordError(f"record {path} is unreadable: {exc}") from exc
+    if codes.shape != rho.shape:
+        raise RecordError(f"record {path}: ELF {codes.shape} and density {rho.shape} grids differ")
+    return Record(meta.pop("id"), structure, codes.astype(np.float32) / np.float32(Q), rho, meta)
+
+
+def record_format(path: str | os.PathLike) -> int:
+    """1 (full grids) or 2 (asymmetric unit) for a readable record file."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return 1 if "elf_q" in npz.files else int(npz["format"])
     except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise RecordError(f"record {path} is unreadable: {exc}") from exc
-    if elf.shape != rho.shape:
-        raise RecordError(f"record {path}: ELF {elf.shape} and density {rho.shape} grids differ")
-    return Record(meta.pop("id"), structure, elf, rho, meta)
+
+
+def migrate_record(path: str | os.PathLike, sha256: str | None = None) -> str:
+    """Rewrite a format-1 record in format 2 in place, checking the reconstruction bit for bit.
+
+    The new record's meta keeps ``migrated_from_sha256`` (the old file's sha256) and
+    ``fields_sha256`` (the full-grid fields before migration).
+
+    Returns:
+        the new file's sha256.
+
+    Raises:
+        RecordError: unreadable input, or a migrated file that does not reconstruct the original.
+    """
+    path = Path(path)
+    before = read_record(path, sha256)
+    old_sha = sha256_file(path)
+    hashes = fields_sha256(_codes(before.elf), before.rho)
+    staged = path.with_name(path.stem + ".migrating.npz")
+    meta = {**before.meta, "migrated_from_sha256": old_sha}
+    write_record(staged, Record(before.id, before.structure, before.elf, before.rho, meta))
+    after = read_record(staged)
+    if fields_sha256(_codes(after.elf), after.rho) != hashes or after.meta.get("fields_sha256") != hashes:
+        staged.unlink()
+        raise RecordError(f"migration of {path} does not reconstruct the original fields")
+    os.replace(staged, path)
+    return sha256_file(path)

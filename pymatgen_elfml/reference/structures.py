@@ -1,6 +1,7 @@
 """Metal-only structure sets for the DFT (GPAW) ELF / valence-density training data.
 
-Three families of small cells (1-8 atoms, mostly 1-4, since every cell is one DFT run):
+Three families of small cells (v1: 1-8 atoms, mostly 1-4, since every cell is one DFT run;
+``plan_v2`` adds templates, intermetallics and 4-12-atom random cells):
 
 * ``elemental``: fcc, bcc, hcp, sc (optionally dhcp, diamond) of one metal, compressed.
 * ``binary``: B2, L1_2, L1_0 (optionally C15, A15) intermetallics of sensible pairs.
@@ -37,7 +38,7 @@ from pymatgen_elfml.io import atomic_path, validate
 
 VOLUME_RATIOS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5)
 BINARY_VOLUME_RATIOS = (1.0, 0.8, 0.6)
-MAX_ATOMS = 8
+MAX_ATOMS = 12  # v1 cells have 1-8 atoms, v2 (plan_v2) up to 12
 DEFAULT_N_RANDOM = 50
 # roughly cheapest first for GPAW: few valence electrons and small cells before d metals
 DEFAULT_ELEMENTS = (
@@ -93,7 +94,7 @@ class Candidate:
         prototype: ``"fcc"``, ``"B2"``, ... or ``"random"``.
         formula: pymatgen reduced formula.
         volume_ratio: V / V0 (dimensionless; 1.0 is the reference volume).
-        structure: the cell (lattice in Angstrom), 1-8 atoms.
+        structure: the cell (lattice in Angstrom), 1-``MAX_ATOMS`` atoms.
         split_key: group key for train/val/test splits (the chemical system, e.g. ``"Al-Ni"``).
     """
 
@@ -444,6 +445,26 @@ def assign_splits(
             need -= len(groups[key])
     split_of.update({k: "train" for k in left})
     return {c.id: split_of[c.split_key] for c in candidates}
+
+
+def extend_splits(candidates: Sequence[Candidate], existing: dict[str, str],
+                  fractions: Sequence[float] = (0.8, 0.1, 0.1), seed: int = 0) -> dict[str, str]:
+    """Splits for a grown set that keep every assignment already made.
+
+    A candidate whose ``split_key`` already has a structure in ``existing`` joins that split;
+    the new groups are assigned by :func:`assign_splits` in two strata, those with a template
+    (family ``"template"``) and the rest, so that the test split has templates of its own.
+
+    Returns:
+        ``{candidate id: split}`` in candidate order.
+    """
+    by_key = {c.split_key: existing[c.id] for c in candidates if c.id in existing}
+    new = [c for c in candidates if c.split_key not in by_key]
+    template_keys = {c.split_key for c in new if c.family == "template"}
+    for stratum in ([c for c in new if c.split_key in template_keys], [c for c in new if c.split_key not in template_keys]):
+        if stratum:
+            by_key.update({c.split_key: s for c, s in zip(stratum, assign_splits(stratum, fractions, seed).values())})
+    return {c.id: by_key[c.split_key] for c in candidates}
 
 
 def write_set(candidates: Sequence[Candidate], path: str | os.PathLike) -> Path:

@@ -1,0 +1,158 @@
+"""Reference data v2: the structure plan, asymmetric-unit records, migration and grown splits."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import spglib
+from pymatgen.core import Lattice, Structure
+
+from pymatgen_elfml.reference.build import FAMILY_WEIGHTS, migrate, priority_order, read_jsonl
+from pymatgen_elfml.reference.plan_v2 import (
+    ALL_METALS,
+    INTERMETALLICS,
+    TEMPLATE_RATIOS,
+    intermetallic_set,
+    random_large_set,
+    template_set,
+)
+from pymatgen_elfml.reference.store import (
+    Q,
+    Record,
+    RecordError,
+    fields_sha256,
+    migrate_record,
+    read_record,
+    record_format,
+    write_record,
+)
+from pymatgen_elfml.reference.structures import assign_splits, extend_splits
+
+
+def _spg(s: Structure) -> int:
+    return spglib.get_symmetry_dataset((s.lattice.matrix, s.frac_coords, [x.specie.Z for x in s]), symprec=1e-4).number
+
+
+def test_template_set_families_volumes_and_ids():
+    cands = template_set()
+    assert len({c.id for c in cands}) == len(cands) and {c.family for c in cands} == {"template"}
+    assert Counter(c.prototype for c in cands).keys() == {"fcc", "bcc", "hcp", "A15", "B1", "B2", "C1"}
+    assert {round(c.volume_ratio, 2) for c in cands} == set(TEMPLATE_RATIOS)
+    la = {c.prototype: c for c in cands if c.id.startswith("tmpl-La-") and c.volume_ratio == 0.35}
+    assert _spg(la["fcc"].structure) == 225 and _spg(la["A15"].structure) == 223 and len(la["A15"].structure) == 8
+    full = next(c for c in cands if c.id == "tmpl-La-fcc-v0.75")
+    assert la["fcc"].structure.volume == pytest.approx(full.structure.volume * 0.35 / 0.75)
+    fluorite = next(c for c in cands if c.id == "tmpl-MgLi2-C1-v0.55")
+    assert _spg(fluorite.structure) == 225 and fluorite.split_key == "Li-Mg"
+    rocksalt = next(c for c in cands if c.id == "tmpl-LaBe-B1-v0.55")
+    assert _spg(rocksalt.structure) == 225 and len(rocksalt.structure) == 2
+
+
+@pytest.mark.parametrize("prototype, number, n_atoms", [("C15", 227, 6), ("C14", 194, 12), ("A15", 223, 8),
+                                                        ("D0_3", 225, 4), ("L2_1", 225, 4), ("D2_d", 191, 6),
+                                                        ("C32", 191, 3), ("B2", 221, 2)])
+def test_intermetallic_prototypes(prototype, number, n_atoms):
+    cands = intermetallic_set({prototype: INTERMETALLICS[prototype][:1]}, ratios=(1.0, 0.6))
+    assert [c.volume_ratio for c in cands] == [1.0, 0.6]
+    s = cands[0].structure
+    assert _spg(s) == number and len(s) == n_atoms
+    i, j, _, d = s.get_neighbor_list(6.0, exclude_self=True)
+    assert d.min() > 0.75 * 2 * min(x.specie.metallic_radius or 1.5 for x in s)
+
+
+def test_heusler_formula():
+    (c,) = intermetallic_set({"L2_1": ("Cu-Mn-Al",)}, ratios=(1.0,))
+    assert c.id == "imet-Cu2MnAl-L2_1-v1.00" and c.structure.composition.reduced_formula == "MnAlCu2"
+
+
+def test_random_large_cells_are_deterministic_prefix_stable_and_sized():
+    pytest.importorskip("pyxtal")
+    small = random_large_set(3, ratios=(1.0,))
+    big = random_large_set(4, ratios=(1.0, 0.6))
+    assert [c.id for c in small] == [c.id for c in big if c.volume_ratio == 1.0][:3]
+    for c in big:
+        assert 4 <= len(c.structure) <= 12 and c.family == "random-large"
+        assert {el.symbol for el in c.structure.composition} <= set(ALL_METALS)
+
+
+def test_priority_order_interleaves_with_family_weights():
+    def cand(family, i):
+        return SimpleNamespace(id=f"{family}{i}", family=family, structure=Structure(Lattice.cubic(3 + i), ["Al"], [[0, 0, 0]]))
+
+    cands = [cand(f, i) for f in ("binary", "template", "elemental") for i in range(4)]
+    order = [c.id for c in priority_order(cands)]
+    assert order[:6] == ["binary0", "template0", "template1", "template2", "elemental0", "elemental1"]
+    assert FAMILY_WEIGHTS["template"] == 3
+
+
+def test_extend_splits_keeps_assignments_and_puts_templates_in_test():
+    old = [SimpleNamespace(id=f"e{i}", split_key=f"K{i}", family="elemental") for i in range(20)]
+    existing = assign_splits(old)
+    grown = old + [SimpleNamespace(id=f"e{i}b", split_key=f"K{i}", family="template") for i in range(20)]
+    grown += [SimpleNamespace(id=f"t{i}", split_key=f"T{i}", family="template") for i in range(20)]
+    splits = extend_splits(grown, existing)
+    assert all(splits[k] == v for k, v in existing.items())
+    assert all(splits[f"e{i}b"] == existing[f"e{i}"] for i in range(20))
+    assert "test" in {splits[f"t{i}"] for i in range(20)}
+
+
+def _hcp() -> Structure:
+    return Structure(Lattice.hexagonal(3.2, 5.2), ["Mg", "Mg"], [[1 / 3, 2 / 3, 0.25], [2 / 3, 1 / 3, 0.75]])
+
+
+def _write_format1(path, structure, elf, rho, meta):
+    np.savez_compressed(path, elf_q=np.rint(elf * Q).astype(np.uint16), rho=rho.astype(np.float32),
+                        structure=np.array(json.dumps(structure.as_dict())), meta=np.array(json.dumps({"id": "hcp", **meta})))
+
+
+def _symmetric_fields(structure, shape=(16, 16, 24)):
+    from pymatgen_elfml import symmetry
+    from pymatgen_elfml.io import validate
+
+    ops = symmetry.seitz_ops(validate(structure))
+    rng = np.random.default_rng(1)
+    elf = np.round(symmetry.symmetrize(rng.random(shape), ops), 9)  # symmetric to the last bit
+    rho = np.round(symmetry.symmetrize(rng.random(shape), ops), 9).astype(np.float32)
+    return elf, rho
+
+
+def test_format2_record_is_small_exact_and_keeps_symmetry_breaking_points(tmp_path):
+    elf, rho = _symmetric_fields(_hcp())
+    elf[3, 4, 5] += 1e-3  # numerical noise of a DFT code: kept exactly
+    rho[1, 2, 3] *= 1.001
+    path = tmp_path / "r.npz"
+    digest = write_record(path, Record("hcp", _hcp(), elf, rho, {"n_valence": 20}))
+    rec = read_record(path, sha256=digest)
+    codes = np.rint(np.clip(elf, 0, 1) * Q).astype(np.uint16)
+    assert fields_sha256(np.rint(rec.elf * Q), rec.rho) == fields_sha256(codes, rho) == rec.meta["fields_sha256"]
+    with np.load(path) as npz:
+        assert record_format(path) == 2 and len(npz["elf_au"]) < rho.size / 4
+        assert len(npz["elf_fix_step"]) >= 1 and len(npz["rho_fix_step"]) >= 1
+
+
+def test_migration_is_verified_resumable_and_refuses_foreign_files(tmp_path):
+    elf, rho = _symmetric_fields(_hcp())
+    (tmp_path / "records").mkdir()
+    path = tmp_path / "records" / "hcp.npz"
+    _write_format1(path, _hcp(), elf, rho, {"n_valence": 20})
+    from pymatgen_elfml.reference.store import sha256_file
+
+    row = {"id": "hcp", "file": "records/hcp.npz", "sha256": sha256_file(path)}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(row) + "\n")
+    before = read_record(path)
+    assert migrate(tmp_path, progress=False) == {"migrated": 1, "already": 0}
+    assert migrate(tmp_path, progress=False) == {"migrated": 0, "already": 1}
+    (new_row,) = read_jsonl(tmp_path / "manifest.jsonl")
+    after = read_record(path, sha256=new_row["sha256"])
+    assert np.array_equal(after.elf, before.elf) and np.array_equal(after.rho, before.rho)
+    assert new_row["fields_sha256"] == after.meta["fields_sha256"] and after.meta["migrated_from_sha256"] == row["sha256"]
+    _write_format1(path, _hcp(), elf * 0.5, rho, {})  # a different file under the same name
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(new_row) + "\n")
+    with pytest.raises(RecordError, match="checksum"):
+        migrate(tmp_path, progress=False)
+    with pytest.raises(RecordError, match="nope.npz"):
+        migrate_record(tmp_path / "records" / "nope.npz")
