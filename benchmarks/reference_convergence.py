@@ -5,10 +5,12 @@ Same real-space grid; tighter = 450 eV cutoff and k-spacing 0.2 1/A. Reports max
 from the pseudo-density and is not physical there), and the relative density change.
 
     python benchmarks/reference_convergence.py       # ~5 min on 2 cores
+    python benchmarks/reference_convergence.py --cases La:fcc:0.45 Y:hcp:0.45 --tag _templates  # compressed templates
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 from dataclasses import replace
 
@@ -23,11 +25,16 @@ CASES = [("Al", "fcc", 1.0), ("Na", "bcc", 0.6), ("Cu", "fcc", 1.0), ("Mg", "hcp
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--cases", nargs="*", help="ELEMENT:PROTOTYPE:V/V0 (default: Al fcc 1.0, Na bcc 0.6, Cu fcc 1.0, Mg hcp 0.7)")
+    parser.add_argument("--tag", default="", help="suffix of the results file name")
+    args = parser.parse_args()
+    cases = [(e, p, float(v)) for e, p, v in (c.split(":") for c in args.cases)] if args.cases else CASES
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     base = ReferenceSettings()
     tight = replace(base, ecut=450.0, kspacing=0.2)
     rows = {}
-    for element, proto, vr in CASES:
+    for element, proto, vr in cases:
         s = prototype_structure(proto, [element], vr)
         e0, r0, m0 = compute_reference(s, base)
         e1, r1, m1 = compute_reference(s, tight)
@@ -40,7 +47,7 @@ def main() -> None:
             "time_production_s": m0["wall_time_s"], "time_tight_s": m1["wall_time_s"],
         }
         print(element, proto, vr, {k: round(v, 4) for k, v in rows[f"{element} {proto} V/V0={vr}"].items()}, flush=True)
-    print("wrote", save("reference_convergence", {"production": vars(base), "tight": vars(tight), "cases": rows}))
+    print("wrote", save(f"reference_convergence{args.tag}", {"production": vars(base), "tight": vars(tight), "cases": rows}))
 
 
 if __name__ == "__main__":

@@ -9,23 +9,14 @@ from pathlib import Path
 
 
 def _one(job_path: str, out: str) -> int:
-    """Worker: compute one structure and write its record (called by ``build``)."""
-    from pymatgen.core import Structure
-
-    from pymatgen_elfml.reference.engine import ReferenceError, ReferenceSettings, compute_reference
-    from pymatgen_elfml.reference.store import Record, write_record
+    """Worker of the local ``build``: compute one structure and write its record (``build.run_one``)."""
+    from pymatgen_elfml.reference.build import run_one
 
     job = json.loads(Path(job_path).read_text())
-    cand = job["candidate"]
-    structure = Structure.from_dict(cand["structure"])
-    try:
-        elf, rho, meta = compute_reference(structure, ReferenceSettings(**job["settings"]),
-                                           txt=str(Path(out) / "logs" / f"{cand['id']}.txt"))
-    except ReferenceError as exc:
-        print(exc, file=sys.stderr)
+    row = run_one(job["candidate"], job["settings"], out)
+    if "reason" in row:
+        print(row["reason"], file=sys.stderr)
         return 1
-    labels = {k: v for k, v in cand.items() if k != "structure"}
-    write_record(Path(out) / "records" / f"{cand['id']}.npz", Record(cand["id"], structure, elf, rho, {**meta, **labels}))
     return 0
 
 

@@ -161,14 +161,19 @@ def build(candidates, out: str | os.PathLike, settings: ReferenceSettings = Refe
 
 
 def _manifest_row(cand, record: Path, elapsed: float) -> dict:
-    from pymatgen_elfml.reference.store import read_record
+    """Manifest line of a finished structure (``cand``: a candidate or its ``candidate_to_dict``)."""
+    from pymatgen.core import Structure
     from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
 
+    from pymatgen_elfml.reference.store import read_record
+
+    cand = cand if isinstance(cand, dict) else candidate_to_dict(cand)
+    structure = Structure.from_dict(cand["structure"])
     rec = read_record(record)
     return {
-        **{k: v for k, v in candidate_to_dict(cand).items() if k != "structure"},
-        "spacegroup": SpacegroupAnalyzer(cand.structure).get_space_group_number(),
-        "n_atoms": len(cand.structure),
+        **{k: v for k, v in cand.items() if k != "structure"},
+        "spacegroup": SpacegroupAnalyzer(structure).get_space_group_number(),
+        "n_atoms": len(structure),
         "grid": list(rec.elf.shape),
         "settings": rec.meta["settings"],
         "energy_eV": rec.meta["energy_eV"],
@@ -180,6 +185,47 @@ def _manifest_row(cand, record: Path, elapsed: float) -> dict:
         "sha256": sha256_file(record),
         "fields_sha256": rec.meta["fields_sha256"],
     }
+
+
+def run_one(candidate: dict, settings: dict, out: str | os.PathLike, compute: str | None = None) -> dict:
+    """Compute one structure and write ``out/records/<id>.npz``: the per-structure step of every runner.
+
+    The local ``build`` runs it in a fresh process per structure (``python -m pymatgen_elfml.reference
+    one``); ``workflow.reference_flow`` runs it as one jobflow ``Job`` per structure.
+
+    Args:
+        candidate: ``candidate_to_dict`` of the structure.
+        settings: ``asdict(ReferenceSettings)``.
+        out: dataset folder (``records/`` and ``logs/`` are created).
+        compute: ``"module:function"`` with ``compute_reference``'s signature (tests pass a fake);
+            default GPAW's ``engine.compute_reference``.
+
+    Returns:
+        the manifest row, or ``{"id": ..., "reason": ...}`` if the calculation failed (``ReferenceError``).
+    """
+    import importlib
+
+    from pymatgen.core import Structure
+
+    from pymatgen_elfml.reference.engine import ReferenceError, compute_reference
+    from pymatgen_elfml.reference.store import Record, write_record
+
+    out = Path(out)
+    (out / "records").mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+    if compute:
+        module, name = compute.split(":")
+        compute_reference = getattr(importlib.import_module(module), name)
+    structure = Structure.from_dict(candidate["structure"])
+    start = time.monotonic()
+    try:
+        elf, rho, meta = compute_reference(structure, ReferenceSettings(**settings), txt=str(out / "logs" / f"{candidate['id']}.txt"))
+    except ReferenceError as exc:
+        return {"id": candidate["id"], "reason": str(exc), "wall_time_s": time.monotonic() - start}
+    labels = {k: v for k, v in candidate.items() if k != "structure"}
+    record = out / "records" / f"{candidate['id']}.npz"
+    write_record(record, Record(candidate["id"], structure, elf, rho, {**meta, **labels}))
+    return _manifest_row(candidate, record, time.monotonic() - start)
 
 
 def migrate(folder: str | os.PathLike, progress: bool = True) -> dict:
