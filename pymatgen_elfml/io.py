@@ -138,9 +138,31 @@ def load_cell(obj: Any) -> tuple[Structure, Cell]:
     return structure, validate(structure)
 
 
+class _AtomicWriteFile:
+    """Mixin: ``write_file`` goes through a temporary file in the target folder, then a rename."""
+
+    def write_file(self, file_name: str | os.PathLike, *args: Any, **kwargs: Any) -> None:
+        with atomic_path(file_name, suffix=_compression_suffix(file_name)) as tmp:
+            super().write_file(tmp, *args, **kwargs)
+
+
+class AtomicElfcar(_AtomicWriteFile, Elfcar):
+    """pymatgen ``Elfcar`` whose ``write_file`` never leaves a partial file (disk full, Ctrl-C)."""
+
+
+class AtomicChgcar(_AtomicWriteFile, Chgcar):
+    """pymatgen ``Chgcar`` whose ``write_file`` never leaves a partial file (disk full, Ctrl-C)."""
+
+
+def _compression_suffix(path: str | os.PathLike) -> str:
+    """``.tmp`` plus the compression extension pymatgen's ``zopen`` acts on (ELFCAR.gz stays gzipped)."""
+    ext = Path(path).suffix.lower()
+    return ".tmp" + (ext if ext in (".gz", ".bz2", ".xz", ".lzma", ".z") else "")
+
+
 def to_chgcar(structure: Structure, rho: np.ndarray) -> Chgcar:
     """Wrap a density in e/Angstrom^3, shape (nx, ny, nz), as a ``Chgcar`` (stores rho * V)."""
-    return Chgcar(structure, {"total": np.asarray(rho, dtype=float) * structure.volume})
+    return AtomicChgcar(structure, {"total": np.asarray(rho, dtype=float) * structure.volume})
 
 
 def density_from_chgcar(chgcar: VolumetricData) -> np.ndarray:
@@ -150,14 +172,20 @@ def density_from_chgcar(chgcar: VolumetricData) -> np.ndarray:
 
 def to_elfcar(structure: Structure, elf: np.ndarray) -> Elfcar:
     """Wrap an ELF field in [0, 1], shape (nx, ny, nz), as a one-block ``Elfcar``."""
-    return Elfcar(structure, {"total": np.asarray(elf, dtype=float)})
+    return AtomicElfcar(structure, {"total": np.asarray(elf, dtype=float)})
 
 
 def elf_from_elfcar(elfcar: VolumetricData) -> np.ndarray:
-    """The ELF of an ``Elfcar``; for two spin blocks (pymatgen's spin up / spin down,
-    older "total" / "diff") their mean, shape (nx, ny, nz)."""
-    keys = [k for k in ("spin_up", "spin_down") if k in elfcar.data] or ["total"]
-    return np.mean([np.asarray(elfcar.data[k], dtype=float) for k in keys], axis=0)
+    """The ELF of an ``Elfcar``, shape (nx, ny, nz); for two spin blocks their mean.
+
+    pymatgen names an ELFCAR's two blocks "spin_up"/"spin_down" (recent releases) or
+    "total"/"diff" (older ones, where "diff" is the second spin block, not a difference).
+    """
+    data = elfcar.data
+    for pair in (("spin_up", "spin_down"), ("total", "diff")):
+        if all(k in data for k in pair):
+            return np.mean([np.asarray(data[k], dtype=float) for k in pair], axis=0)
+    return np.asarray(data["spin_up" if "spin_up" in data else "total"], dtype=float)
 
 
 @contextmanager
@@ -171,10 +199,17 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the user's usual mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
@@ -189,6 +224,9 @@ def write_atomic(data: VolumetricData, path: str | os.PathLike) -> Path:
 
     A failure leaves no partial file at ``path``.
     """
-    with atomic_path(path) as tmp:
+    if isinstance(data, _AtomicWriteFile):
+        data.write_file(path)
+        return Path(path)
+    with atomic_path(path, suffix=_compression_suffix(path)) as tmp:
         data.write_file(tmp)
     return Path(path)

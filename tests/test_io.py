@@ -59,3 +59,50 @@ def test_write_atomic_replaces_an_existing_file(tmp_path, NiAl):
     write_atomic(DensityGenerator().sad(NiAl, spacing=0.3), target)
     assert Chgcar.from_file(target).data["total"].mean() == pytest.approx(41, rel=1e-6)
     assert [p.name for p in tmp_path.iterdir()] == ["CHGCAR"]
+
+
+def test_returned_objects_write_atomically_with_the_users_umask(tmp_path, NiAl, monkeypatch):
+    """The README's own call, ``predict(s).write_file("ELFCAR")``, is atomic; files get mode 0666 & ~umask."""
+    import os
+
+    from pymatgen.io.vasp.outputs import VolumetricData
+
+    from pymatgen_elfml.io import to_elfcar
+
+    elfcar = to_elfcar(NiAl, np.full((8, 8, 8), 0.25))
+    old = os.umask(0o027)
+    try:
+        elfcar.write_file(tmp_path / "ELFCAR")
+        elfcar.write_file(tmp_path / "ELFCAR.gz")  # compression by extension survives the temporary name
+    finally:
+        os.umask(old)
+    assert oct((tmp_path / "ELFCAR").stat().st_mode & 0o777) == oct(0o640)
+    from pymatgen.io.vasp.outputs import Elfcar
+
+    assert Elfcar.from_file(tmp_path / "ELFCAR.gz").data["total"].mean() == pytest.approx(0.25)
+
+    def broken(self, name, *args, **kwargs):
+        with open(name, "w") as fh:
+            fh.write("half a file")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(VolumetricData, "write_file", broken)
+    with pytest.raises(OSError, match="disk full"):
+        elfcar.write_file(tmp_path / "ELFCAR2")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ELFCAR", "ELFCAR.gz"]
+
+
+def test_elfcar_spin_blocks_in_both_pymatgen_conventions(tmp_path, NiAl):
+    """Two ELF blocks are averaged, whether pymatgen names them spin_up/spin_down or total/diff."""
+    from types import SimpleNamespace
+
+    from pymatgen.io.vasp.outputs import Elfcar
+
+    from pymatgen_elfml.io import elf_from_elfcar
+
+    up, down = np.full((4, 4, 4), 0.2), np.full((4, 4, 4), 0.6)
+    Elfcar(NiAl, {"spin_up": up, "spin_down": down}).write_file(tmp_path / "ELFCAR")  # a real two-block file
+    assert "spin_down" in Elfcar.from_file(tmp_path / "ELFCAR").data
+    assert elf_from_elfcar(Elfcar.from_file(tmp_path / "ELFCAR")).mean() == pytest.approx(0.4)
+    assert elf_from_elfcar(SimpleNamespace(data={"total": up, "diff": down})).mean() == pytest.approx(0.4)
+    assert elf_from_elfcar(SimpleNamespace(data={"total": up})).mean() == pytest.approx(0.2)

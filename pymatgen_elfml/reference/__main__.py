@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     spl.add_argument("--plan", help="set file: split every planned structure, keeping splits.json's assignments")
     sheet = sub.add_parser("datasheet", help="write DIR/README.md from the manifest")
     sheet.add_argument("folder")
-    sheet.add_argument("--convergence", help="JSON written by benchmarks/reference_convergence.py")
+    sheet.add_argument("--convergence", nargs="*", default=[], help="JSON files written by benchmarks/reference_convergence.py")
     mig = sub.add_parser("migrate", help="store a folder's full-grid (format 1) records in the asymmetric unit")
     mig.add_argument("folder")
     one = sub.add_parser("one", help=argparse.SUPPRESS)
@@ -113,7 +113,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "datasheet":
         from pymatgen_elfml.reference.datasheet import write_datasheet
 
-        conv = json.loads(Path(args.convergence).read_text()) if args.convergence else None
+        runs = [json.loads(Path(p).read_text()) for p in args.convergence]
+        conv = {"cases": {k: v for run in runs for k, v in run["cases"].items()}} if runs else None
         print("wrote", write_datasheet(args.folder, conv))
         return 0
     from pymatgen_elfml.reference.build import build

@@ -138,9 +138,13 @@ the rest). `failures.jsonl`: failed ids and reasons. Load with
 `python -m pymatgen_elfml.data prepare data/v2 --out DIR`.
 
 ## Settings convergence
-Production settings vs 450 eV / k-spacing 0.2 1/A on the same grid (`benchmarks/reference_convergence.py`):
+Production settings vs 450 eV / k-spacing 0.2 1/A on the same grid (`benchmarks/reference_convergence.py`;
+the compressed templates with `--cases La:fcc:0.45 Y:hcp:0.45 --tag _templates`):
 
 {convergence}
+
+The compressed templates (V/V0 = 0.45) change by no more than the ambient-volume cases, so they use the
+production settings like every other structure.
 
 ## Counts
 {family}
