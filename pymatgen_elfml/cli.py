@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
 
             data = DensityGenerator().sad(args.structure, spacing=args.spacing, grid=args.grid, sigma=args.sigma)
         io.write_atomic(data, args.output)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+    except (ValueError, FileNotFoundError, RuntimeError, MemoryError) as exc:
         print(f"pymatgen-elfml {args.command}: error: {exc}", file=sys.stderr)
         return 2
     shape = data.data["total"].shape

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
 from typing import Any
@@ -15,9 +16,13 @@ from tqdm.auto import tqdm
 from pymatgen_elfml import io, pretrained, symmetry
 from pymatgen_elfml.features import sad_features
 from pymatgen_elfml.grid import grid_shape, resample_periodic
-from pymatgen_elfml.inference import InferenceSettings, predict_grid, resolve_device
+from pymatgen_elfml.inference import InferenceSettings, check_memory, predict_grid, resolve_device
 from pymatgen_elfml.nn import PeriodicUNet3D
 from pymatgen_elfml.sad import sad_density
+
+
+class OutOfDomainWarning(UserWarning):
+    """The structure has elements the model was not trained on: treat its prediction with caution."""
 
 
 class ElfPredictor:
@@ -76,9 +81,12 @@ class ElfPredictor:
             ``Elfcar`` with one block ("total"), values in [0, 1].
         """
         structure, cell = io.load_cell(structure)
+        self._warn_outside_training(structure)
         ops = symmetry.seitz_ops(cell)
         out_shape = self._output_shape(cell, ops, grid, spacing)
         native = grid_shape(cell.lattice, self.spec.native_spacing, ops, self.spec.arch.size_multiple)
+        check_memory(native, self.settings)
+        check_memory(out_shape, self.settings)
         sad = sad_density(cell.lattice, cell.frac, cell.numbers, native, self.spec.sad_sigma)
         if self.spec.arch.inputs != "log_sad":
             sad = sad_features(sad, cell.lattice, cell.frac, self.spec.arch.inputs)
@@ -93,6 +101,14 @@ class ElfPredictor:
             if symmetrize:
                 elf = symmetry.symmetrize(elf, symmetry.commensurate_ops(out_shape, ops))
         return io.to_elfcar(structure, elf)
+
+    def _warn_outside_training(self, structure) -> None:
+        """``OutOfDomainWarning`` naming the elements absent from the model's training set (if recorded)."""
+        outside = sorted({el.symbol for el in structure.composition.elements} - set(self.spec.elements))
+        if self.spec.elements and outside:
+            warnings.warn(f"{structure.composition.formula.replace(' ', '')}: {', '.join(outside)} not in this model's training "
+                          f"data ({len(self.spec.elements)} elements: {', '.join(self.spec.elements)}); the prediction "
+                          "is an extrapolation", OutOfDomainWarning, stacklevel=3)
 
     def _output_shape(self, cell, ops, grid, spacing) -> tuple[int, int, int]:
         if grid is not None:

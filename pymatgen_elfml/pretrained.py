@@ -1,8 +1,11 @@
 """Model folders: ``config.json`` (architecture, grid settings, format version, sha256) + ``weights.pt``.
 
 Registered models live in the repository's top-level ``models/<name>/`` folder, installed
-as the package ``pymatgen_elfml.models``. Loading verifies the checksum and the format
-version and uses ``torch.load(weights_only=True)`` with strict keys.
+as the package ``pymatgen_elfml.models``. Loading verifies the format version and two
+checksums: ``weights_sha256`` of ``weights.pt`` and ``model_sha256`` of everything that defines
+the model's behaviour (the weights' checksum plus the config's fields except the free-text
+description), so a hand-edited ``sad_sigma`` or ``log_input`` is refused like damaged weights.
+Weights load with ``torch.load(weights_only=True)`` and strict keys.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ class ModelSpec:
         sad_sigma: SAD smoothing width, Angstrom.
         patch_size, halo: patch inference defaults, voxels.
         trained: False for randomly initialised weights (never shipped as a registered model).
+        elements: element symbols of the training structures (empty: not recorded); the
+            predictor warns for structures with other elements.
         description: free text (data, metrics) for humans.
     """
 
@@ -51,9 +56,11 @@ class ModelSpec:
     patch_size: int = 48
     halo: int = 8
     trained: bool = False
+    elements: tuple[str, ...] = ()
     description: str = "randomly initialised"
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "elements", tuple(self.elements))
         if not self.native_spacing > 0 or not self.sad_sigma > 0:
             raise ValueError(f"native_spacing and sad_sigma must be positive: {self.native_spacing}, {self.sad_sigma}")
         if (self.patch_size + 2 * self.halo) % self.arch.size_multiple:
@@ -73,8 +80,15 @@ def save_model(net: PeriodicUNet3D, spec: ModelSpec, path: str | os.PathLike) ->
         tmp.write_bytes(payload)
     config = {"format_version": FORMAT_VERSION, "model_class": "PeriodicUNet3D", **asdict(spec)}
     config["weights_sha256"] = hashlib.sha256(payload).hexdigest()
+    config["model_sha256"] = model_digest(config)
     write_text_atomic(path / CONFIG_FILE, json.dumps(config, indent=2))
     return path
+
+
+def model_digest(config: dict) -> str:
+    """sha256 of the behaviour-defining content of a config (all fields but description and itself)."""
+    fields = {k: v for k, v in config.items() if k not in ("description", "model_sha256")}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
 
 
 def load_model(path: str | os.PathLike) -> tuple[PeriodicUNet3D, ModelSpec]:
@@ -89,10 +103,16 @@ def load_model(path: str | os.PathLike) -> tuple[PeriodicUNet3D, ModelSpec]:
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelFileError(f"missing weights file {weights}")
-    payload = weights.read_bytes()
-    digest = hashlib.sha256(payload).hexdigest()
-    if digest != config.get("weights_sha256"):
-        raise ModelFileError(f"{weights} is corrupted: sha256 {digest[:12]}... != {str(config.get('weights_sha256'))[:12]}... in {CONFIG_FILE}")
+    for key in ("weights_sha256", "model_sha256"):
+        if not isinstance(config.get(key), str):
+            raise ModelFileError(f"{path / CONFIG_FILE} has no {key}: the config is incomplete or was edited; "
+                                 f"re-save the model with save_pretrained()")
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    if digest != config["weights_sha256"]:
+        raise ModelFileError(f"{weights} is corrupted: sha256 {digest[:12]}... != {config['weights_sha256'][:12]}... in {CONFIG_FILE}")
+    if model_digest(config) != config["model_sha256"]:
+        raise ModelFileError(f"{path / CONFIG_FILE} was changed after the model was saved: its settings (arch, "
+                             f"native_spacing, sad_sigma, patch_size, halo, ...) do not match model_sha256")
     try:
         spec = ModelSpec(**{k: v for k, v in config.items() if k in ModelSpec.__dataclass_fields__ and k != "arch"},
                          arch=UNetConfig(**config["arch"]))

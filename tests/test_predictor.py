@@ -155,3 +155,23 @@ def test_structure_with_an_arbitrary_origin(tiny_predictor, Mg2):
     sub = commensurate_ops(elf.shape, ops)
     assert 0 < len(sub) < len(ops)
     assert max_op_deviation(elf, sub) < 1e-5
+
+
+def test_elements_outside_the_training_set_warn_and_huge_grids_are_refused_up_front():
+    import time
+    import warnings
+
+    from pymatgen.core import Lattice, Structure
+
+    from pymatgen_elfml.predictor import ElfPredictor, OutOfDomainWarning
+
+    predictor = ElfPredictor.from_pretrained(device="cpu")
+    with pytest.warns(OutOfDomainWarning, match="H not in this model's training data"):
+        predictor.predict(Structure(Lattice.cubic(2.4), ["H"], [[0, 0, 0]]), grid=(8, 8, 8))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", OutOfDomainWarning)
+        predictor.predict(Structure(Lattice.cubic(2.9), ["Al"], [[0, 0, 0]]), grid=(8, 8, 8))
+    start = time.perf_counter()
+    with pytest.raises(MemoryError, match=r"\(600, 600, 600\).*memory_budget_gb=None"):
+        predictor.predict(Structure(Lattice.cubic(60.0), ["Al"], [[0, 0, 0]]))
+    assert time.perf_counter() - start < 5.0  # refused before any grid is built

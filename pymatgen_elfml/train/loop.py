@@ -111,6 +111,12 @@ def _cache_local(net, datasets, device) -> None:
         ds.cache_local(lambda x: net.local_logits(torch.from_numpy(x)[None].to(device))[0].cpu().numpy())
 
 
+def _elements(dataset) -> tuple[str, ...]:
+    """Sorted element symbols of a dataset's structures (from each triplet's pymatgen structure dict)."""
+    return tuple(sorted({sp["element"] for t in dataset.samples for site in t.meta["structure"]["sites"]
+                         for sp in site["species"]}))
+
+
 def _record(row: dict, net, spec: ModelSpec, out: Path, device, best: float, since_best: int) -> tuple[float, int]:
     """Append ``row`` to metrics.jsonl; save the model when its validation MAE is the best so far.
     Returns the new (best, epochs since best)."""
@@ -221,8 +227,8 @@ def run(config: TrainConfig) -> Path:
     loader, dist_sampler = _loader(config, train_ds, start, rank, world)
     model = DistributedDataParallel(net) if world > 1 else net
     spec = ModelSpec(arch=config.arch, native_spacing=config.native_spacing, sad_sigma=config.sad_sigma,
-                     patch_size=config.patch, halo=config.halo, trained=True,
-                     description=f"trained by pymatgen_elfml.train on {config.data}")
+                     patch_size=config.patch, halo=config.halo, trained=True, elements=_elements(train_ds),
+                     description=f"trained by pymatgen_elfml.train on {Path(config.data).name}")
     if start == 0 and rank == 0 and config.has_stage1:
         stage1 = elapsed = time.perf_counter() - t_build
         row = {"epoch": 0, "lr": 0.0, "seconds": stage1, "elapsed": stage1, "train": {"steps": 0},

@@ -72,6 +72,8 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
            f"- Training data: triplets written by `python -m pymatgen_elfml.data prepare data/v1 --out {cfg['data']}`",
            "  (how the reference data was made: `data/v1/README.md`).",
            f"- Split by chemical system (`data/v1/splits.json`), structures: {_split_counts(Path(cfg['data']))}.",
+           f"- Elements of the training structures ({len(spec.get('elements', []))}): {', '.join(spec.get('elements', [])) or 'not recorded'};"
+           " the predictor warns for structures with any other element.",
            "  Trained on train, model chosen on validation (lowest validation MAE), evaluated once on test.", "",
            "## Model and training",
            f"- `PeriodicUNet3D` {json.dumps(spec['arch'])}: {n_params:,} parameters; native spacing "
@@ -108,10 +110,14 @@ def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Pa
     net, _ = load_model(run / "model")  # verifies checksum, format and keys before anything is copied
     dest = models / name
     dest.mkdir(parents=True, exist_ok=True)
-    for src, dst in ((run / "model" / WEIGHTS_FILE, WEIGHTS_FILE), (run / "config.json", "training_config.json"),
-                     (run / "metrics.jsonl", "training_metrics.jsonl")):
+    for src, dst in ((run / "model" / WEIGHTS_FILE, WEIGHTS_FILE), (run / "metrics.jsonl", "training_metrics.jsonl")):
         with atomic_path(dest / dst) as tmp:
             shutil.copyfile(src, tmp)
+    train_config = json.loads((run / "config.json").read_text())
+    for key in ("data", "out"):  # the folder names, not this machine's absolute paths
+        if train_config.get(key):
+            train_config[key] = Path(train_config[key]).name
+    write_text_atomic(dest / "training_config.json", json.dumps(train_config, indent=2))
     config = json.loads((run / "model" / CONFIG_FILE).read_text())
     config["description"] = f"{name}: trained by python -m pymatgen_elfml.train (see MODEL_CARD.md)"
     write_text_atomic(dest / CONFIG_FILE, json.dumps(config, indent=2))
