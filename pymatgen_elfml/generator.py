@@ -8,7 +8,7 @@ from pymatgen.io.vasp.outputs import Chgcar
 
 from pymatgen_elfml import io, symmetry
 from pymatgen_elfml.grid import grid_shape, voxel_spacing
-from pymatgen_elfml.pretrained import NATIVE_SPACING, SAD_SIGMA
+from pymatgen_elfml.grid import NATIVE_SPACING, SAD_SIGMA
 from pymatgen_elfml.sad import sad_density
 
 

@@ -11,6 +11,9 @@ from scipy import ndimage
 
 from pymatgen_elfml.symmetry import SeitzOps
 
+NATIVE_SPACING = 0.10  # Angstrom, the reference data's grid spacing (the models' native grid)
+SAD_SIGMA = 0.20  # Angstrom, Gaussian smoothing of the SAD input
+
 
 def _smooth_5(n: int) -> bool:
     for p in (2, 3, 5):

@@ -12,7 +12,6 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,32 +21,14 @@ from pymatgen.core import DummySpecies, Element, Species, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.io.vasp.outputs import Chgcar, Elfcar, VolumetricData
 
+from pymatgen_elfml.cell import Cell  # noqa: F401  (re-exported: io.Cell is the validated structure)
+
 MIN_DISTANCE = 0.5  # Angstrom; closer atoms are rejected as overlapping
 MAX_Z = 103  # the shipped free-atom table covers H..Lr
 
 
 class StructureError(ValueError):
     """The input structure cannot be used (raised with the reason in the message)."""
-
-
-@dataclass(frozen=True)
-class Cell:
-    """A validated periodic structure as plain arrays.
-
-    Attributes:
-        lattice: (3, 3) float64, rows are lattice vectors in Angstrom.
-        frac: (n, 3) float64 fractional coordinates wrapped into [0, 1).
-        numbers: (n,) int atomic numbers, 1..103.
-    """
-
-    lattice: np.ndarray
-    frac: np.ndarray
-    numbers: np.ndarray
-
-    @property
-    def volume(self) -> float:
-        """Cell volume in Angstrom^3."""
-        return float(abs(np.linalg.det(self.lattice)))
 
 
 def to_structure(obj: Any) -> Structure:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import torch
 
+from pymatgen_elfml.grid import NATIVE_SPACING, SAD_SIGMA
 from pymatgen_elfml.io import atomic_path, write_text_atomic
 from pymatgen_elfml.nn import PeriodicUNet3D, UNetConfig
 
@@ -27,8 +28,6 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
 DEFAULT_MODEL = "elf-metals-v2"  # models/elf-metals-v2, see its MODEL_CARD.md (v1 stays loadable by name)
-NATIVE_SPACING = 0.10  # Angstrom, the reference data's grid spacing
-SAD_SIGMA = 0.20  # Angstrom, Gaussian smoothing of the SAD input
 
 
 class ModelFileError(RuntimeError):

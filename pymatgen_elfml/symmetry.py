@@ -16,7 +16,7 @@ from fractions import Fraction
 import numpy as np
 import spglib
 
-from pymatgen_elfml.io import Cell
+from pymatgen_elfml.cell import Cell
 
 
 @dataclass(frozen=True)

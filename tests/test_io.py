@@ -106,3 +106,20 @@ def test_elfcar_spin_blocks_in_both_pymatgen_conventions(tmp_path, NiAl):
     assert elf_from_elfcar(Elfcar.from_file(tmp_path / "ELFCAR")).mean() == pytest.approx(0.4)
     assert elf_from_elfcar(SimpleNamespace(data={"total": up, "diff": down})).mean() == pytest.approx(0.4)
     assert elf_from_elfcar(SimpleNamespace(data={"total": up})).mean() == pytest.approx(0.2)
+
+
+def test_numeric_core_imports_neither_pymatgen_nor_torch():
+    """grid, symmetry, sad and features work on arrays: pymatgen, ASE and torch stay at the edges;
+    the SAD-only DensityGenerator does not load torch; data sources do not load the GPAW builder."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "import pymatgen_elfml.grid, pymatgen_elfml.symmetry, pymatgen_elfml.sad, pymatgen_elfml.features\n"
+        "assert not {'pymatgen', 'ase', 'torch'} & set(sys.modules), sorted({'pymatgen', 'ase', 'torch'} & set(sys.modules))\n"
+        "from pymatgen_elfml.generator import DensityGenerator\n"
+        "import pymatgen_elfml.data.sources\n"
+        "assert 'torch' not in sys.modules and 'pymatgen_elfml.reference.build' not in sys.modules\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

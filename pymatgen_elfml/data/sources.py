@@ -10,7 +10,7 @@ from pymatgen.io.vasp.outputs import Chgcar, Elfcar
 
 from pymatgen_elfml import io
 from pymatgen_elfml.data.triplets import Triplet, make_triplet
-from pymatgen_elfml.reference.build import read_jsonl
+from pymatgen_elfml.reference.store import read_jsonl
 from pymatgen_elfml.reference.store import read_record
 
 

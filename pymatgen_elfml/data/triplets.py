@@ -23,7 +23,7 @@ from pymatgen.core import Structure
 
 from pymatgen_elfml import io, symmetry
 from pymatgen_elfml.grid import voxel_spacing
-from pymatgen_elfml.pretrained import SAD_SIGMA
+from pymatgen_elfml.grid import SAD_SIGMA
 from pymatgen_elfml.sad import sad_density
 from pymatgen_elfml.sad.rasterize import MIN_SIGMA_VOXELS
 

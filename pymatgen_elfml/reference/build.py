@@ -25,7 +25,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from pymatgen_elfml.reference.engine import ReferenceSettings
-from pymatgen_elfml.reference.store import sha256_file
+from pymatgen_elfml.reference.store import append_jsonl, read_jsonl, sha256_file  # noqa: F401 (read_jsonl re-exported)
 
 
 # valence electrons of the default PBE setups of gpaw-data 1.2.1 (GPAW 26.7), metals only: the cost of a
@@ -63,26 +63,6 @@ def priority_order(candidates, valence: dict[str, int] = SETUP_VALENCE) -> list:
             out.extend(queue[:weight])
             del queue[:weight]
     return out
-
-
-def read_jsonl(path: Path) -> list[dict]:
-    """All complete JSON lines of a file (a torn last line from a crash is ignored)."""
-    if not path.is_file():
-        return []
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return rows
-
-
-def _append_jsonl(path: Path, row: dict) -> None:
-    with open(path, "a") as fh:
-        fh.write(json.dumps(row) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
 
 
 def _start(candidate, out: Path, settings: ReferenceSettings, scratch: Path) -> subprocess.Popen:
@@ -149,10 +129,10 @@ def build(candidates, out: str | os.PathLike, settings: ReferenceSettings = Refe
                 bar.update(1)
                 record = out / "records" / f"{cid}.npz"
                 if reason is None and record.is_file():
-                    _append_jsonl(out / "manifest.jsonl", _manifest_row(cand, record, elapsed))
+                    append_jsonl(out / "manifest.jsonl", _manifest_row(cand, record, elapsed))
                     counts["done"] += 1
                 else:
-                    _append_jsonl(out / "failures.jsonl", {"id": cid, "reason": reason or "no record written",
+                    append_jsonl(out / "failures.jsonl", {"id": cid, "reason": reason or "no record written",
                                                            "wall_time_s": elapsed})
                     counts["failed"] += 1
                 bar.set_postfix(done=counts["done"], failed=counts["failed"])

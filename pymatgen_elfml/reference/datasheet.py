@@ -9,7 +9,7 @@ from pathlib import Path
 from pymatgen.core import Composition, Element
 
 from pymatgen_elfml.io import write_text_atomic
-from pymatgen_elfml.reference.build import read_jsonl
+from pymatgen_elfml.reference.store import read_jsonl
 
 
 def _table(counter: Counter, head: tuple[str, str]) -> str:

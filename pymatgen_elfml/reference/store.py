@@ -174,3 +174,24 @@ def migrate_record(path: str | os.PathLike, sha256: str | None = None) -> str:
         raise RecordError(f"migration of {path} does not reconstruct the original fields")
     os.replace(staged, path)
     return sha256_file(path)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """All complete JSON lines of a file (a torn last line from a crash is ignored)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return rows
+
+
+def append_jsonl(path: Path, row: dict) -> None:
+    """Append one JSON line and flush it to disk (manifest and failure logs)."""
+    with open(path, "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())

@@ -23,7 +23,8 @@ from pathlib import Path
 
 from jobflow import Flow, job
 
-from pymatgen_elfml.reference.build import _append_jsonl, candidate_to_dict, read_jsonl, run_one
+from pymatgen_elfml.reference.build import candidate_to_dict, run_one
+from pymatgen_elfml.reference.store import append_jsonl, read_jsonl
 from pymatgen_elfml.reference.engine import ReferenceSettings
 
 
@@ -41,10 +42,10 @@ def collect_job(rows: list[dict], out: str) -> dict:
     counts = {"done": 0, "failed": 0}
     for row in rows:
         if "reason" in row:
-            _append_jsonl(out / "failures.jsonl", row)
+            append_jsonl(out / "failures.jsonl", row)
             counts["failed"] += 1
         elif row["id"] not in known:
-            _append_jsonl(out / "manifest.jsonl", row)
+            append_jsonl(out / "manifest.jsonl", row)
             counts["done"] += 1
     return counts
 
