@@ -1,7 +1,7 @@
 """ELF prediction wall time for a 4-atom cell at the native spacing, by stage, on this machine.
 
-Uses the default architecture with random weights (the timing does not depend on the
-weight values; no trained model is shipped yet).
+Uses the default UNetConfig architecture with random weights (the timing does not depend on
+the weight values); the shipped models' end-to-end times are in benchmarks/speed.py.
 
     python benchmarks/predict_speed.py
 """

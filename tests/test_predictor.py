@@ -1,4 +1,4 @@
-"""ElfPredictor end to end with a randomly initialised tiny model (no trained weights exist yet)."""
+"""ElfPredictor end to end: a randomly initialised tiny model (fast, for the mechanics) and the shipped default model."""
 
 import numpy as np
 import pytest

@@ -8,8 +8,7 @@ Run from the repository root:
 2. Write its superposed atomic density (SAD) as a VASP CHGCAR: rho * V_cell convention,
    electron count = sum of Z.
 3. Look at the Seitz operators the model uses and the grid they make commensurate.
-4. Predict the ELF and write an ELFCAR. No trained model ships yet: this step uses the
-   registered default model when there is one and otherwise says so and stops.
+4. Predict the ELF with the shipped default model (elf-metals-v2) and write an ELFCAR.
 """
 
 import sys

@@ -42,7 +42,7 @@ def deposit_gaussians(lattice: np.ndarray, frac: np.ndarray, shape: tuple[int, i
 
     The exponent -|L^T d|^2 / (2 w^2) of a fractional offset d is split into per-axis and
     per-axis-pair factors (metric tensor M = L L^T), so each atom costs outer products of
-    1D/2D arrays over its box of +-7 widths.
+    1D/2D arrays over its box of +-DEPOSIT_CUTOFF (6) widths.
 
     Args:
         lattice: (3, 3) rows a, b, c in Angstrom.
