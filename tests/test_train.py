@@ -184,3 +184,12 @@ def test_torchrun_two_cpu_processes(triplets, tmp_path):
     assert res.returncode == 0, res.stderr[-3000:]
     assert (tmp_path / "ddp" / "model" / "weights.pt").is_file()
     assert len((tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_training_lowers_the_loss(triplets, tmp_path):
+    """Whole-cell training on the same cells: the training loss of the last epoch is well below the first
+    (a broken optimiser step, a detached loss or a zero learning rate fails this)."""
+    loop.run(tiny_config(triplets, tmp_path / "run", epochs=6, whole_cell=True, batch_size=2, lr=3e-3))
+    metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    maes = [m["train"]["mae"] for m in metrics]  # measured: 0.195 -> 0.156; a zero learning rate stays flat
+    assert min(maes[-2:]) < 0.85 * maes[0], maes

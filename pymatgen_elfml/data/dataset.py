@@ -194,12 +194,12 @@ class ShapeBatchSampler(Sampler):
     """
 
     def __init__(self, dataset: PatchDataset, batch_size: int, seed: int = 0, start_epoch: int = 0,
-                 rank: int = 0, world: int = 1):
+                 rank: int = 0, world: int = 1, indices=None):
         self.dataset, self.batch_size, self.seed, self.epoch = dataset, batch_size, seed, start_epoch
         self.rank, self.world = rank, world
         groups: dict[tuple, list[int]] = {}
-        for i, (j, _) in enumerate(dataset.index):
-            groups.setdefault(dataset.samples[j].elf.shape, []).append(i)
+        for i in range(len(dataset.index)) if indices is None else indices:  # indices: a subset (validation cap)
+            groups.setdefault(dataset.samples[dataset.index[i][0]].elf.shape, []).append(i)
         self.groups = list(groups.values())
 
     def _batches(self) -> list[list[int]]:

@@ -89,12 +89,12 @@ def evaluate(net, loss_fn, dataset: PatchDataset, config: TrainConfig, device) -
     """Mean loss terms and core MAE over every validation patch (no jitter)."""
     net.eval()
     dataset.set_epoch(0)  # validation: no jitter
-    if config.max_val_patches:
-        dataset = Subset(dataset, range(min(config.max_val_patches, len(dataset))))
+    keep = range(min(config.max_val_patches or len(dataset), len(dataset)))
     if config.whole_cell:
-        loader = DataLoader(dataset, batch_sampler=ShapeBatchSampler(dataset, config.batch_size), collate_fn=collate_patches)
+        sampler = ShapeBatchSampler(dataset, config.batch_size, indices=keep)
+        loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_patches)
     else:
-        loader = DataLoader(dataset, batch_size=config.batch_size, shuffle=False, collate_fn=collate_patches)
+        loader = DataLoader(Subset(dataset, keep), batch_size=config.batch_size, shuffle=False, collate_fn=collate_patches)
     sums, n = {}, 0
     for batch in loader:
         total, terms = _step_batch(net, loss_fn, batch, device, _halo(config), config.core_weight)
