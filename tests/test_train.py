@@ -193,3 +193,23 @@ def test_training_lowers_the_loss(triplets, tmp_path):
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     maes = [m["train"]["mae"] for m in metrics]  # measured: 0.195 -> 0.156; a zero learning rate stays flat
     assert min(maes[-2:]) < 0.85 * maes[0], maes
+
+
+def test_training_refuses_data_of_another_grid_scale(triplets, tmp_path, Al4):
+    """A model must know what it was trained on: triplets carry spacing and smoothing, and data on a
+    coarser grid (e.g. VASP's ~0.15 A with its 0.24 A smoothing) or a mismatched config is refused."""
+    from pymatgen_elfml.data.triplets import grid_scale, make_triplet, write_triplet
+
+    meta = json.loads(next(triplets.glob("*_meta.json")).read_text())
+    spacing, sigma = grid_scale(meta)
+    assert meta["spacing"] == pytest.approx(spacing) and spacing <= 0.1 and sigma == pytest.approx(0.2)
+    with pytest.raises(ValueError, match="coarser than the model's native_spacing 0.050"):
+        loop.run(tiny_config(triplets, tmp_path / "a", native_spacing=0.05))
+    with pytest.raises(ValueError, match="sad_sigma 0.300"):
+        loop.run(tiny_config(triplets, tmp_path / "b", sad_sigma=0.3))
+    mixed = tmp_path / "mixed"
+    shutil.copytree(triplets, mixed)
+    coarse = make_triplet("vasp_like", Al4, np.full((24, 24, 24), 0.5), labels={"split": "train"})  # 4.05 A / 24
+    write_triplet(mixed, coarse)
+    with pytest.raises(ValueError, match=r"1 with SAD smoothing.*vasp_like.*do not mix"):
+        loop.run(tiny_config(mixed, tmp_path / "c"))

@@ -45,6 +45,43 @@ def sad_sigma_for(lattice: np.ndarray, shape: tuple[int, int, int]) -> float:
     return max(SAD_SIGMA, MIN_SIGMA_VOXELS * float(voxel_spacing(lattice, shape).max()))
 
 
+def grid_scale(meta: dict) -> tuple[float, float]:
+    """(largest voxel spacing, SAD smoothing) of a triplet in Angstrom; the spacing is computed from the
+    structure and grid for triplets written before it was recorded."""
+    spacing = meta.get("spacing")
+    if spacing is None:
+        spacing = float(voxel_spacing(np.array(meta["structure"]["lattice"]["matrix"]), tuple(meta["grid"])).max())
+    return float(spacing), float(meta["sad_sigma"])
+
+
+def check_grid_scale(metas: list[dict], native_spacing: float, sad_sigma: float, tol: float = 0.02) -> None:
+    """Refuse training data a model of this native spacing and SAD smoothing would misread.
+
+    Every triplet must have the model's SAD smoothing (relative ``tol``) and voxels no coarser
+    than ``native_spacing`` (grids are rounded up to multiples of 2**depth, so finer is normal) and
+    not finer than half of it.
+
+    Raises:
+        ValueError: naming how many triplets differ, an example stem, their values and the model's.
+    """
+    problems = []
+    for label, bad in (
+        (f"SAD smoothing != the model's sad_sigma {sad_sigma:.3f} A",
+         lambda sp, sg: abs(sg - sad_sigma) > tol * sad_sigma),
+        (f"voxels coarser than the model's native_spacing {native_spacing:.3f} A",
+         lambda sp, sg: sp > native_spacing * (1 + tol)),
+        (f"voxels finer than half the native_spacing {native_spacing:.3f} A",
+         lambda sp, sg: sp < 0.5 * native_spacing)):
+        hits = [(m.get("stem", "?"), *grid_scale(m)) for m in metas if bad(*grid_scale(m))]
+        if hits:
+            stem, sp, sg = hits[0]
+            problems.append(f"{len(hits)} with {label} (e.g. {stem}: spacing {sp:.3f} A, smoothing {sg:.3f} A)")
+    if problems:
+        raise ValueError("training data and model settings disagree: " + "; ".join(problems) + ". Prepare the "
+                         "triplets on the model's grid, or set native_spacing/sad_sigma to what the data has; "
+                         "do not mix data of different grids")
+
+
 def make_triplet(stem: str, structure: Structure, elf: np.ndarray, rho: np.ndarray | None = None,
                  labels: dict | None = None) -> Triplet:
     """Build the SAD and Seitz operators for a structure whose ELF (and density) are known.
@@ -63,7 +100,8 @@ def make_triplet(stem: str, structure: Structure, elf: np.ndarray, rho: np.ndarr
     sigma = sad_sigma_for(cell.lattice, shape)
     sad = sad_density(cell.lattice, cell.frac, cell.numbers, shape, sigma)
     ops = symmetry.seitz_ops(cell)
-    meta = {"structure": structure.as_dict(), "sad_sigma": sigma, "grid": list(shape), "n_ops": len(ops),
+    spacing = float(voxel_spacing(cell.lattice, shape).max())
+    meta = {"structure": structure.as_dict(), "sad_sigma": sigma, "spacing": spacing, "grid": list(shape), "n_ops": len(ops),
             "grid_commensurate": symmetry.is_commensurate(shape, ops), **(labels or {})}
     return Triplet(stem, sad.astype(np.float32), np.asarray(elf, dtype=np.float32), ops.as_matrices(),
                    None if rho is None else np.asarray(rho, dtype=np.float32), meta)

@@ -16,6 +16,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
+from pymatgen_elfml.data.triplets import check_grid_scale
 from pymatgen_elfml.data.dataset import (DistributedSamplerWithJitter, PatchDataset, PatchGeometry,
                                          RandomSamplerWithEpoch, ShapeBatchSampler, collate_patches)
 from pymatgen_elfml.inference import resolve_device
@@ -52,6 +53,7 @@ def _datasets(config: TrainConfig, rank: int) -> tuple[PatchDataset, PatchDatase
         val = PatchDataset(config.data, jitter=False, **common)
     if len(train) == 0:
         raise ValueError(f"no usable samples in {config.data} (skipped: {train.skipped})")
+    check_grid_scale([{"stem": t.stem, **t.meta} for t in train.samples + val.samples], config.native_spacing, config.sad_sigma)
     if rank == 0 and train.skipped:
         print(f"skipped {len(train.skipped)} unreadable samples: {train.skipped}", file=sys.stderr)
     return train, val
