@@ -88,3 +88,43 @@ def test_prepare_from_reference_records(tmp_path):
     assert stems == sorted(r["id"] for r in rows[:2])
     t = read_triplet(tmp_path / "out", stems[0])
     assert t.rho is not None and t.meta["split"] in {"train", "val", "test"}
+
+
+def test_prepare_reports_and_skips_bad_vasp_runs(tmp_path, NiAl, capsys):
+    """Truncated, truncated-gzip, garbage and NaN/5.0 ELFCARs are named and skipped; the good run is written."""
+    import gzip
+
+    from pymatgen.io.vasp.outputs import Elfcar
+
+    runs = tmp_path / "runs"
+    elf = np.full((8, 8, 8), 0.4)
+    for name in ("good", "truncated", "nan"):
+        (runs / name).mkdir(parents=True)
+        Elfcar(NiAl, {"total": elf}).write_file(runs / name / "ELFCAR")
+    text = (runs / "truncated" / "ELFCAR").read_text()
+    (runs / "truncated" / "ELFCAR").write_text(text[: len(text) // 2])
+    value = text.split()[-1]  # every data value of the file is the same 0.4
+    (runs / "nan" / "ELFCAR").write_text(text.replace(value, "NaN", 1).replace(value, "0.50000000000E+01", 1))
+    (runs / "gz").mkdir()
+    blob = gzip.compress(text.encode())
+    (runs / "gz" / "ELFCAR.gz").write_bytes(blob[: len(blob) // 2])
+    (runs / "garbage").mkdir()
+    (runs / "garbage" / "ELFCAR").write_text("this is not an ELFCAR\n" * 5)
+    assert data_main(["prepare", str(runs), "--out", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    for name in ("truncated", "nan", "gz", "garbage"):
+        assert f"skipped {runs / name}" in err, err
+    assert "NaN/inf" in err and discover(tmp_path / "out") == ["good"]
+    assert data_main(["prepare", str(runs / "nan"), "--out", str(tmp_path / "out2")]) == 1  # nothing written
+
+
+def test_triplet_fields_are_validated(NiAl):
+    from pymatgen_elfml.data.triplets import make_triplet
+
+    elf = np.full((8, 8, 8), 0.4)
+    with pytest.raises(ValueError, match="outside"):
+        make_triplet("x", NiAl, elf * 2.65)
+    with pytest.raises(ValueError, match="integrates to"):
+        make_triplet("x", NiAl, elf, rho=np.full((8, 8, 8), 100.0))
+    with pytest.raises(ValueError, match="integrates to"):
+        make_triplet("x", NiAl, elf, rho=np.full((8, 8, 8), -0.1))

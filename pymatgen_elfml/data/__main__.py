@@ -13,21 +13,6 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 
-def _sources(src: Path):
-    from pymatgen_elfml.data import sources
-
-    if (src / "manifest.jsonl").is_file():
-        yield from sources.from_reference(src)
-    elif sources.is_vasp_run(src):
-        yield sources.from_vasp_run(src)
-    else:
-        runs = sorted(p for p in src.iterdir() if p.is_dir() and sources.is_vasp_run(p))
-        if not runs:
-            raise SystemExit(f"{src} is neither a reference dataset nor a VASP run folder (no manifest.jsonl or ELFCAR)")
-        for run in runs:
-            yield sources.from_vasp_run(run)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.data")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -35,14 +20,25 @@ def main(argv: list[str] | None = None) -> int:
     prep.add_argument("src", type=Path)
     prep.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
+    from pymatgen_elfml.data.sources import items
     from pymatgen_elfml.data.triplets import write_triplet
+    from pymatgen_elfml.reference.store import RecordError
 
-    count = 0
-    for triplet in tqdm(_sources(args.src), desc="prepare", unit="structure"):
-        write_triplet(args.out, triplet)
-        count += 1
-    print(f"wrote {count} samples to {args.out}")
-    return 0
+    count, skipped = 0, []
+    try:
+        for path, build in tqdm(list(items(args.src)), desc="prepare", unit="structure"):
+            try:
+                triplet = build()
+            except (ValueError, OSError, RecordError) as exc:  # bad run or record: report it, go on
+                skipped.append(path)
+                print(f"skipped {path}: {exc}", file=sys.stderr)
+                continue
+            write_triplet(args.out, triplet)
+            count += 1
+    except ValueError as exc:
+        raise SystemExit(f"python -m pymatgen_elfml.data prepare: {exc}") from None
+    print(f"wrote {count} samples to {args.out}" + (f"; skipped {len(skipped)} (reasons above)" if skipped else ""))
+    return 0 if count else 1
 
 
 if __name__ == "__main__":

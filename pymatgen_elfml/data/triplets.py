@@ -82,6 +82,23 @@ def check_grid_scale(metas: list[dict], native_spacing: float, sad_sigma: float,
                          "do not mix data of different grids")
 
 
+def check_fields(stem: str, cell, elf: np.ndarray, rho: np.ndarray | None) -> None:
+    """Refuse fields that must not become training data: NaN/inf, ELF outside [0, 1], or a density
+    whose electron count is not positive or exceeds the atoms' total (sum of Z)."""
+    if not np.all(np.isfinite(elf)):
+        raise ValueError(f"{stem}: the ELF has {int(np.sum(~np.isfinite(elf)))} NaN/inf values")
+    if elf.min() < -1e-6 or elf.max() > 1 + 1e-6:
+        raise ValueError(f"{stem}: ELF values outside [0, 1] (min {elf.min():.3g}, max {elf.max():.3g})")
+    if rho is None:
+        return
+    if not np.all(np.isfinite(rho)):
+        raise ValueError(f"{stem}: the density has {int(np.sum(~np.isfinite(rho)))} NaN/inf values")
+    electrons, total_z = float(rho.mean()) * cell.volume, int(cell.numbers.sum())
+    if not 0 < electrons <= 1.01 * total_z:
+        raise ValueError(f"{stem}: the density integrates to {electrons:.3g} electrons; expected between 0 and the "
+                         f"{total_z} electrons of the atoms")
+
+
 def make_triplet(stem: str, structure: Structure, elf: np.ndarray, rho: np.ndarray | None = None,
                  labels: dict | None = None) -> Triplet:
     """Build the SAD and Seitz operators for a structure whose ELF (and density) are known.
@@ -97,6 +114,7 @@ def make_triplet(stem: str, structure: Structure, elf: np.ndarray, rho: np.ndarr
     shape = tuple(np.shape(elf))
     if rho is not None and np.shape(rho) != shape:
         raise ValueError(f"{stem}: density grid {np.shape(rho)} differs from the ELF grid {shape}")
+    check_fields(stem, cell, np.asarray(elf), None if rho is None else np.asarray(rho))
     sigma = sad_sigma_for(cell.lattice, shape)
     sad = sad_density(cell.lattice, cell.frac, cell.numbers, shape, sigma)
     ops = symmetry.seitz_ops(cell)
