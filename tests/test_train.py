@@ -213,3 +213,30 @@ def test_training_refuses_data_of_another_grid_scale(triplets, tmp_path, Al4):
     write_triplet(mixed, coarse)
     with pytest.raises(ValueError, match=r"1 with SAD smoothing.*vasp_like.*do not mix"):
         loop.run(tiny_config(mixed, tmp_path / "c"))
+
+
+def test_run_folders_are_never_damaged(triplets, tmp_path, monkeypatch, capsys):
+    """A rerun without --resume, or --resume with other settings, is refused before anything is written;
+    --overwrite starts over; Ctrl-C ends with one line and a resumable checkpoint."""
+    from pymatgen_elfml.train.__main__ import main as train_main
+
+    out = tmp_path / "run"
+    loop.run(tiny_config(triplets, out, epochs=1))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    with pytest.raises(loop.RunFolderError, match="already holds a run.*--resume.*--overwrite"):
+        loop.run(tiny_config(triplets, out, epochs=1))
+    with pytest.raises(loop.RunFolderError, match=r"other settings \(base_channels: run 4, now 8"):
+        loop.run(tiny_config(triplets, out, epochs=2, base_channels=8, resume=True))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    loop.run(tiny_config(triplets, out, epochs=1, overwrite=True))
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # started over, not appended
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "run", interrupted)
+    monkeypatch.setattr("pymatgen_elfml.train.__main__.run", interrupted)
+    args = ["--data", str(triplets), "--out", str(tmp_path / "new"), "--epochs", "1"]
+    assert train_main(args) == 130
+    err = capsys.readouterr().err
+    assert "interrupted" in err and "--resume" in err and "Traceback" not in err

@@ -3,11 +3,20 @@
 import sys
 
 from pymatgen_elfml.train.config import TrainConfig
-from pymatgen_elfml.train.loop import run
+from pymatgen_elfml.train.loop import RunFolderError, run
 
 
 def main(argv: list[str] | None = None) -> int:
-    path = run(TrainConfig.from_args(argv))
+    config = TrainConfig.from_args(argv)
+    try:
+        path = run(config)
+    except RunFolderError as exc:
+        print(f"python -m pymatgen_elfml.train: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: the last checkpoint (end of the last finished epoch) is in {config.out}; "
+              "continue with the same flags and --resume", file=sys.stderr)
+        return 130
     print(f"best model: {path}")
     return 0
 

@@ -11,6 +11,9 @@ from pymatgen_elfml.io import write_text_atomic
 from pymatgen_elfml.nn import UNetConfig
 
 
+RESUME_MAY_CHANGE = ("resume", "overwrite", "device", "max_minutes", "out", "data")
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     """Everything a run depends on.
@@ -42,7 +45,10 @@ class TrainConfig:
         device: "auto", "cpu", "cuda", ...
         max_patches: cap on training patches per epoch (0: all), drawn by the seeded sampler.
         max_val_patches: cap on validation patches (0: all), the first ones in order.
-        resume: continue from ``out/checkpoint.pt``.
+        resume: continue from ``out/checkpoint.pt`` (the other settings must equal the run's, except
+            ``RESUME_MAY_CHANGE``).
+        overwrite: start over in a folder that already holds a run (its metrics, checkpoint and model
+            are deleted first); without it such a folder is refused.
     """
 
     data: str
@@ -82,6 +88,7 @@ class TrainConfig:
     max_patches: int = 0
     max_val_patches: int = 0
     resume: bool = False
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
@@ -109,16 +116,22 @@ class TrainConfig:
     def save(self, path: Path) -> None:
         write_text_atomic(path, json.dumps(asdict(self), indent=2))
 
+    def differences(self, saved: dict) -> dict[str, tuple]:
+        """{field: (saved value, this value)} for settings that may not change on ``--resume``."""
+        mine = asdict(self)
+        return {k: (saved.get(k), v) for k, v in mine.items() if k not in RESUME_MAY_CHANGE and saved.get(k, v) != v}
+
     @classmethod
     def from_args(cls, argv: list[str] | None = None) -> TrainConfig:
         """Map command-line flags (--epochs 10, --no-symm-input, ...) onto the dataclass."""
-        parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.train", description=cls.__doc__)
+        parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.train", description=cls.__doc__,
+                                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
         for f in fields(cls):
             flag = "--" + f.name.replace("_", "-")
             if f.type in ("bool", bool):
                 parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
             elif f.name in ("data", "out"):
-                parser.add_argument(flag, required=True)
+                parser.add_argument(flag, required=True, help=f"{f.name} folder")
             else:
-                parser.add_argument(flag, type=type(f.default), default=f.default)
+                parser.add_argument(flag, type=type(f.default), default=f.default, help=" ")
         return cls(**vars(parser.parse_args(argv)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import sys
 import time
 from contextlib import nullcontext
@@ -208,15 +209,44 @@ def _train_epoch(model, loss_fn, optim, loader, config: TrainConfig, device, des
     return {**{k: v / max(seen, 1) for k, v in sums.items()}, "steps": seen}
 
 
+def _claim_run_folder(config: TrainConfig, out: Path) -> None:
+    """Check the run folder before anything is written to it (``--overwrite`` clears an old run).
+
+    Raises:
+        RunFolderError: an existing run without --resume or --overwrite, or --resume with settings
+            that differ from the run's (the folder is left untouched).
+    """
+    saved_path = out / "config.json"
+    if saved_path.is_file() and config.resume:
+        diff = config.differences(json.loads(saved_path.read_text()))
+        if diff:
+            listed = ", ".join(f"{k}: run {a!r}, now {b!r}" for k, (a, b) in sorted(diff.items()))
+            raise RunFolderError(f"{out} was trained with other settings ({listed}); resume with the run's flags "
+                                 f"or start a new run folder")
+        return
+    if saved_path.is_file() or (out / "metrics.jsonl").is_file():
+        if not config.overwrite:
+            raise RunFolderError(f"{out} already holds a run: pass --resume to continue it or --overwrite to start over")
+        for name in ("metrics.jsonl", CHECKPOINT):
+            (out / name).unlink(missing_ok=True)
+        shutil.rmtree(out / "model", ignore_errors=True)
+
+
+class RunFolderError(ValueError):
+    """A training run folder that must not be written as asked (the message says why and what to do)."""
+
+
 def run(config: TrainConfig) -> Path:
     """Train; returns the folder of the best-on-validation model (loadable by ``from_pretrained``)."""
     rank, world = _distributed()
     device = resolve_device(config.device) if world == 1 else torch.device("cpu" if not torch.cuda.is_available() else f"cuda:{rank}")
     out = Path(config.out)
-    out.mkdir(parents=True, exist_ok=True)
     if rank == 0:
+        _claim_run_folder(config, out)
+    train_ds, val_ds = _datasets(config, rank)  # validated before the folder is written to
+    out.mkdir(parents=True, exist_ok=True)
+    if rank == 0 and not (config.resume and (out / "config.json").is_file()):
         config.save(out / "config.json")
-    train_ds, val_ds = _datasets(config, rank)
     ckpt = out / CHECKPOINT
     resuming = config.resume and ckpt.is_file()
     t_build = time.perf_counter()
