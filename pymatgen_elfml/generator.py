@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from pymatgen.io.vasp.outputs import Chgcar
 
 from pymatgen_elfml import io, symmetry
-from pymatgen_elfml.grid import grid_shape, voxel_spacing
-from pymatgen_elfml.grid import NATIVE_SPACING, SAD_SIGMA
+from pymatgen_elfml.grid import NATIVE_SPACING, SAD_SIGMA, check_spacing, grid_shape, voxel_spacing
+
+COARSE_VOXEL = 0.5  # Angstrom: on coarser grids the smoothing (2 voxels) washes out the atoms
 from pymatgen_elfml.sad import sad_density
 
 
@@ -38,13 +40,18 @@ class DensityGenerator:
             ``Chgcar`` whose grid sum / n_grid equals the number of electrons (sum of Z).
         """
         structure, cell = io.load_cell(structure)
+        check_spacing(spacing)
         if grid is not None:
             shape = tuple(int(n) for n in grid)
             if len(shape) != 3 or min(shape) < 1:
                 raise ValueError(f"grid must be three positive integers, got {grid}")
         else:
             shape = grid_shape(cell.lattice, spacing or NATIVE_SPACING, symmetry.seitz_ops(cell))
+        coarsest = float(voxel_spacing(cell.lattice, shape).max())
+        if coarsest > COARSE_VOXEL:
+            warnings.warn(f"grid {shape} has voxels up to {coarsest:.2f} A: too coarse to resolve the atoms "
+                          f"(the SAD is nearly uniform); use a grid of spacing <= {COARSE_VOXEL} A", stacklevel=2)
         if sigma is None:
-            sigma = max(SAD_SIGMA, 2.0 * float(voxel_spacing(cell.lattice, shape).max()))
+            sigma = max(SAD_SIGMA, 2.0 * coarsest)
         rho = sad_density(cell.lattice, cell.frac, cell.numbers, shape, sigma)
         return io.to_chgcar(structure, rho)

@@ -15,6 +15,12 @@ NATIVE_SPACING = 0.10  # Angstrom, the reference data's grid spacing (the models
 SAD_SIGMA = 0.20  # Angstrom, Gaussian smoothing of the SAD input
 
 
+def check_spacing(spacing: float | None) -> None:
+    """``None`` (use the default) or a finite spacing > 0 in Angstrom; anything else raises ValueError."""
+    if spacing is not None and not (np.isfinite(spacing) and spacing > 0):
+        raise ValueError(f"spacing must be a positive number of Angstrom, got {spacing!r}")
+
+
 def _smooth_5(n: int) -> bool:
     for p in (2, 3, 5):
         while n % p == 0:

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 from ase import Atoms
+from ase.io import read as ase_read
 from pymatgen.core import DummySpecies, Element, Species, Structure
 from pymatgen.io.ase import AseAtomsAdaptor
 from pymatgen.io.vasp.outputs import Chgcar, Elfcar, VolumetricData
@@ -49,8 +50,11 @@ def to_structure(obj: Any) -> Structure:
             raise FileNotFoundError(f"structure file not found: {path}")
         try:
             return Structure.from_file(path)
-        except Exception as exc:  # pymatgen raises many types for bad files
-            raise StructureError(f"could not read a structure from {path}: {exc}") from exc
+        except Exception as exc:  # pymatgen raises many types for bad files; ASE reads more formats (.xyz, ...)
+            try:
+                return _atoms_to_structure(ase_read(path))
+            except Exception:
+                raise StructureError(f"could not read a structure from {path} with pymatgen or ASE: {exc}") from exc
     if isinstance(obj, Atoms):
         return _atoms_to_structure(obj)
     raise StructureError(
@@ -86,8 +90,11 @@ def validate(structure: Structure) -> Cell:
     frac = np.array(structure.frac_coords, dtype=float)
     if not (np.all(np.isfinite(lattice)) and np.all(np.isfinite(frac))):
         raise StructureError("the structure has NaN or infinite lattice vectors or coordinates")
-    if abs(np.linalg.det(lattice)) < 1e-6:
-        raise StructureError("the lattice is singular (cell volume ~ 0)")
+    volume = abs(np.linalg.det(lattice))
+    widths = volume / np.linalg.norm(np.cross(lattice[[1, 2, 0]], lattice[[2, 0, 1]]), axis=1)  # plane spacings
+    if volume < 1e-6 or widths.min() < MIN_DISTANCE:
+        raise StructureError(f"the lattice is singular or too thin: volume {volume:.3g} A^3, thinnest width "
+                             f"{widths.min():.3g} A (< {MIN_DISTANCE} A: atoms overlap their periodic images)")
     _check_distances(structure)
     return Cell(lattice=lattice, frac=np.mod(frac, 1.0), numbers=numbers)
 
@@ -182,6 +189,11 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         yield Path(tmp)
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp creates 0600; give the file the user's usual mode
         os.replace(tmp, path)
+    except OSError as exc:  # name the file the user asked for, not the temporary one
+        Path(tmp).unlink(missing_ok=True)
+        if exc.errno is None:
+            raise OSError(f"writing {path} failed: {exc}") from exc
+        raise type(exc)(exc.errno, f"writing {path} failed: {exc.strerror}") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -15,7 +15,7 @@ from tqdm.auto import tqdm
 
 from pymatgen_elfml import io, pretrained, symmetry
 from pymatgen_elfml.features import sad_features
-from pymatgen_elfml.grid import grid_shape, resample_periodic
+from pymatgen_elfml.grid import check_spacing, grid_shape, resample_periodic
 from pymatgen_elfml.inference import InferenceSettings, check_memory, predict_grid, resolve_device
 from pymatgen_elfml.nn import PeriodicUNet3D
 from pymatgen_elfml.sad import sad_density
@@ -111,6 +111,7 @@ class ElfPredictor:
                           "is an extrapolation", OutOfDomainWarning, stacklevel=3)
 
     def _output_shape(self, cell, ops, grid, spacing) -> tuple[int, int, int]:
+        check_spacing(spacing)
         if grid is not None:
             grid = tuple(int(n) for n in grid)
             m = self.spec.arch.size_multiple
@@ -119,9 +120,23 @@ class ElfPredictor:
             return grid
         return grid_shape(cell.lattice, spacing or self.spec.native_spacing, ops, self.spec.arch.size_multiple)
 
-    def predict_many(self, structures: Iterable[Any], progress: bool = True, **kwargs: Any) -> Iterator[Elfcar]:
-        """Predict lazily over many structures with a tqdm progress bar; kwargs go to ``predict``."""
+    def predict_many(self, structures: Iterable[Any], progress: bool = True, errors: str = "raise",
+                     **kwargs: Any) -> Iterator[Elfcar | Exception]:
+        """Predict lazily over many structures with a tqdm progress bar; kwargs go to ``predict``.
+
+        Args:
+            errors: "raise" stops at the first structure that cannot be predicted; "skip" yields
+                the exception (``StructureError``, ``ValueError``, ``MemoryError``, ...) in its place
+                and goes on, so results stay aligned with the inputs.
+        """
+        if errors not in ("raise", "skip"):
+            raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
         items = structures if isinstance(structures, (list, tuple)) else list(structures)
         for item in tqdm(items, desc="ELF", unit="structure", disable=not progress):
-            yield self.predict(item, **kwargs)
+            try:
+                yield self.predict(item, **kwargs)
+            except (ValueError, FileNotFoundError, MemoryError, RuntimeError) as exc:
+                if errors == "raise":
+                    raise
+                yield exc
 

@@ -50,3 +50,32 @@ def test_console_entry_point_is_installed(poscar, tmp_path):
                          capture_output=True, text=True, timeout=300)
     assert res.returncode == 0, res.stderr
     assert out.is_file()
+
+
+def test_version_models_and_unwritable_output_checked_first(poscar, tmp_path, capsys, monkeypatch):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0 and "pymatgen-elfml 0.1" in capsys.readouterr().out
+    assert main(["models"]) == 0
+    listing = capsys.readouterr().out
+    assert "elf-metals-v2 (default)" in listing and "elf-metals-v1" in listing
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the prediction ran although the output cannot be written")
+
+    monkeypatch.setattr("pymatgen_elfml.predictor.ElfPredictor.from_pretrained", must_not_run)
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    try:
+        import os
+
+        if os.access(locked, os.W_OK):  # root ignores permissions: use a missing folder instead
+            target = tmp_path / "missing" / "ELFCAR"
+        else:
+            target = locked / "ELFCAR"
+        assert main(["predict", str(poscar), "-o", str(target)]) == 2
+    finally:
+        locked.chmod(0o700)
+    err = capsys.readouterr().err
+    assert "cannot write" in err and str(target) in err and "Traceback" not in err

@@ -18,6 +18,7 @@ from pymatgen_elfml.io import StructureError, load_cell, write_atomic
         (lambda: Structure(Lattice.cubic(4), [], []), "empty"),
         (lambda: Structure(Lattice.cubic(4), ["Cu", "Cu"], [[0, 0, 0], [0.05, 0, 0]]), "overlapping"),
         (lambda: Structure(Lattice.cubic(0.4), ["H"], [[0, 0, 0]]), "overlap"),
+        (lambda: Structure(Lattice.from_parameters(3, 3, 1e-6, 90, 90, 90), ["Al"], [[0, 0, 0]]), "singular or too thin"),
         (lambda: Structure(Lattice.cubic(4), ["Cu"], [[np.nan, 0, 0]]), "NaN"),
         (lambda: Structure(Lattice.cubic(6), ["Rf"], [[0, 0, 0]]), "outside the supported range"),
         (lambda: Atoms("Cu2", positions=[[0, 0, 0], [np.nan, 0, 0]], cell=np.eye(3) * 4, pbc=True), "NaN"),
@@ -123,3 +124,26 @@ def test_numeric_core_imports_neither_pymatgen_nor_torch():
         "assert 'torch' not in sys.modules and 'pymatgen_elfml.reference.build' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_small_gaps_spacing_coarse_grids_ase_files_and_predict_many(tmp_path, NiAl, tiny_predictor):
+    """spacing=0 is an error, a grid that cannot resolve atoms warns, ASE-only formats load, and
+    predict_many(errors="skip") yields the error in place of a bad structure."""
+    from ase.build import bulk
+    from ase.io import write
+
+    from pymatgen_elfml.io import to_structure
+
+    with pytest.raises(ValueError, match="spacing must be a positive"):
+        DensityGenerator().sad(NiAl, spacing=0)
+    with pytest.raises(ValueError, match="spacing must be a positive"):
+        tiny_predictor.predict(NiAl, spacing=0.0)
+    with pytest.warns(UserWarning, match="too coarse to resolve the atoms"):
+        DensityGenerator().sad(NiAl, grid=(2, 2, 2))
+    write(tmp_path / "al.xyz", bulk("Al", "fcc", a=4.05), format="extxyz")
+    assert to_structure(tmp_path / "al.xyz").composition.reduced_formula == "Al"
+    bad = Structure(Lattice.cubic(4), ["Cu", "Cu"], [[0, 0, 0], [0.05, 0, 0]])
+    out = list(tiny_predictor.predict_many([NiAl, bad, NiAl], errors="skip", progress=False, spacing=0.4))
+    assert isinstance(out[1], StructureError) and "overlapping" in str(out[1]) and out[2].data["total"].shape == out[0].data["total"].shape
+    with pytest.raises(StructureError):
+        list(tiny_predictor.predict_many([NiAl, bad], progress=False, spacing=0.4))
