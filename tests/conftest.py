@@ -28,12 +28,43 @@ TINY_SPEC = ModelSpec(
 )
 
 
-def vasp_real(name: str) -> Path:
-    """Path of a file in ../shared/vasp-real (skips the test when it is not there)."""
-    path = SHARED / name
-    if not path.is_file():
-        pytest.skip(f"{path} not available")
+SYNTHETIC = REPO / "tests" / ".synthetic-vasp"  # stand-ins written by the tests themselves (git-ignored)
+
+
+def _synthetic_ag4(name: str) -> Path:
+    """A stand-in for the real Ag4 pair in VASP's layout, written with pymatgen: the same structure
+    (tutorials/structures/Ag4_dhcp.vasp), 20x20x60 grid, two equal ELF blocks, a two-block CHGCAR
+    (total, magnetisation 0) holding 76 valence electrons; smooth periodic fields, not DFT."""
+    from pymatgen.io.vasp.outputs import Chgcar, Elfcar
+
+    path = SYNTHETIC / name
+    if path.is_file():
+        return path
+    SYNTHETIC.mkdir(exist_ok=True)
+    structure = Structure.from_file(REPO / "tutorials" / "structures" / "Ag4_dhcp.vasp")
+    grids = np.meshgrid(*[np.arange(n) / n for n in (20, 20, 60)], indexing="ij")
+    field = 0.5 + 0.1 * (np.cos(2 * np.pi * grids[0]) + np.cos(2 * np.pi * grids[1]) + np.cos(8 * np.pi * grids[2]))
+    if name.startswith("Ag4_hcp.ELFCAR"):
+        data = Elfcar(structure, {"spin_up": field, "spin_down": field.copy()})
+    else:
+        data = Chgcar(structure, {"total": field * 76.0 / field.mean(), "diff": np.zeros_like(field)})
+    plain = path.with_suffix("")
+    data.write_file(plain)
+    with open(plain, "rb") as fin, gzip.open(path, "wb") as fout:
+        shutil.copyfileobj(fin, fout)
+    plain.unlink()
     return path
+
+
+def vasp_real(name: str) -> Path:
+    """Path of a file in ../shared/vasp-real; on a clean clone without it, the Ag4 pair is replaced by
+    synthetic files of the same layout (``_synthetic_ag4``) and other files skip the test."""
+    path = SHARED / name
+    if path.is_file():
+        return path
+    if name in ("Ag4_hcp.ELFCAR.gz", "Ag4_hcp.CHGCAR.gz"):
+        return _synthetic_ag4(name)
+    pytest.skip(f"{path} not available")
 
 
 @pytest.fixture(scope="session")
