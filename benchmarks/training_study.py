@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import re
-from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +30,10 @@ SKIP = {"data", "out", "device", "resume"}
 
 
 def settings(config: dict) -> str:
-    """The run's settings that differ from ``TrainConfig``'s defaults, as flags."""
-    out = []
-    for f in fields(TrainConfig):
-        if f.name not in SKIP and f.name in config and config[f.name] != f.default:
-            out.append(f"{f.name}={config[f.name]}")
-    return " ".join(out)
+    """The run's settings that differ from ``TrainConfig``'s defaults, as flags (nested or flat config.json)."""
+    flat = TrainConfig.from_dict(config).flat()
+    default = TrainConfig(data="", out="").flat()
+    return " ".join(f"{k}={v}" for k, v in flat.items() if k not in SKIP and v != default[k])
 
 
 def _steps(run: Path, rows: list[dict]) -> int:

@@ -47,7 +47,7 @@ def triplets(tmp_path_factory):
 def tiny_config(data, out, **kw) -> TrainConfig:
     base = dict(data=str(data), out=str(out), epochs=2, batch_size=4, patch=8, halo=4, stride=8, base_channels=4,
                 depth=2, groups=2, max_patches=16, max_val_patches=8, device="cpu", seed=3)
-    return TrainConfig(**{**base, **kw})
+    return TrainConfig.from_dict({**base, **kw})
 
 
 def test_dataset_patches_jitter_and_collate(triplets):
@@ -112,7 +112,7 @@ def test_tiny_run_gives_a_loadable_model(triplets, tmp_path, Al4):
     metrics = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [m["epoch"] for m in metrics] == [1, 2]
     assert set(metrics[0]["train"]) >= {"vox", "grad", "hist", "loss", "mae"} and "mae" in metrics[0]["val"]
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["patch"] == 8
+    assert json.loads((tmp_path / "run" / "config.json").read_text())["geometry"]["patch"] == 8
     predictor = ElfPredictor.from_pretrained(model, device="cpu")
     assert predictor.spec.trained and predictor.spec.arch.depth == 2
     elf = predictor.predict(Al4, spacing=0.3).data["total"]
@@ -168,9 +168,43 @@ def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatc
 
 def test_config_from_command_line():
     cfg = TrainConfig.from_args(["--data", "d", "--out", "o", "--epochs", "3", "--no-symm-input", "--depth", "2"])
-    assert cfg.epochs == 3 and cfg.symm_input is False and cfg.arch.depth == 2
+    assert cfg.epochs == 3 and cfg.arch.symm_input is False and cfg.arch.depth == 2
     with pytest.raises(ValueError, match="multiple of"):
-        TrainConfig(data="d", out="o", patch=10, halo=1, depth=3)
+        TrainConfig.from_dict(dict(data="d", out="o", patch=10, stride=10, halo=1, depth=3))
+
+
+def test_config_is_nested_with_one_flag_per_field(tmp_path):
+    """UNetConfig and PatchGeometry are defined once; every field of theirs is a flag; config.json is
+    nested and flat (older) run configs still load."""
+    from dataclasses import asdict, fields
+
+    from pymatgen_elfml.data.dataset import PatchGeometry
+    from pymatgen_elfml.nn import UNetConfig
+
+    help_text = _help(TrainConfig)
+    for f in fields(UNetConfig):
+        assert "--" + f.name.replace("_", "-") in help_text, f.name
+    for flag in ("--patch", "--halo", "--stride", "--whole-cell", "--no-log-input"):
+        assert flag in help_text
+    cfg = TrainConfig.from_args(["--data", "d", "--out", "o", "--no-log-input", "--whole-cell", "--inputs", "sad_features"])
+    assert cfg.arch == UNetConfig(log_input=False, inputs="sad_features") and cfg.geometry == PatchGeometry(whole=True)
+    cfg.save(tmp_path / "config.json")
+    saved = json.loads((tmp_path / "config.json").read_text())
+    assert saved["arch"]["log_input"] is False and "log_input" not in saved
+    assert TrainConfig.from_dict(saved) == cfg == TrainConfig.from_dict(cfg.flat())
+    shipped = json.loads((REPO / "models" / "elf-metals-v2" / "training_config.json").read_text())  # flat, older
+    assert TrainConfig.from_dict(shipped).arch.pointwise_trees == 300
+    assert asdict(TrainConfig.from_dict(shipped))["geometry"]["whole"] is True
+
+
+def _help(cls) -> str:
+    import contextlib
+    import io
+
+    buffer = io.StringIO()
+    with contextlib.redirect_stdout(buffer), pytest.raises(SystemExit):
+        cls.from_args(["--help"])
+    return buffer.getvalue()
 
 
 @pytest.mark.slow

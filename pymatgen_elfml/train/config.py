@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+from pymatgen_elfml.data.dataset import PatchGeometry
 from pymatgen_elfml.io import write_text_atomic
 from pymatgen_elfml.nn import UNetConfig
+
+NESTED = {"arch": UNetConfig, "geometry": PatchGeometry}  # nested dataclasses, their fields are flat CLI flags
+FLAG_NAMES = {"whole": "whole_cell"}  # PatchGeometry.whole is --whole-cell on the command line
 
 
 RESUME_MAY_CHANGE = ("resume", "overwrite", "device", "max_minutes", "out", "data")
@@ -16,22 +20,19 @@ RESUME_MAY_CHANGE = ("resume", "overwrite", "device", "max_minutes", "out", "dat
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Everything a run depends on.
+    """Everything a run depends on; the network's and the patches' settings are the nested
+    ``UNetConfig`` and ``PatchGeometry`` (one definition each), mapped onto flat CLI flags.
 
     Attributes:
         data: folder of triplets (``python -m pymatgen_elfml.data prepare``).
         out: run folder (checkpoints, metrics, final model).
+        arch: the network (``UNetConfig``: base_channels, depth, groups, inputs, pointwise branch, ...).
+        geometry: patch layout (``PatchGeometry``: patch, halo, stride in voxels; ``whole``, flag
+            --whole-cell: train on whole periodic cells, batches of equal grids, and validate on them).
         epochs, batch_size, lr, weight_decay: AdamW with cosine annealing over ``epochs``.
-        patch, halo, stride: patch geometry in voxels (patch + 2 halo a multiple of 2**depth).
-        whole_cell: train on whole periodic cells (batches of equal grids, random roll per epoch)
-            instead of patches; validation then runs on whole cells too.
-        base_channels, depth, groups, dropout, symm_input, symm_stages, log_input, inputs,
-            logit_residual: ``UNetConfig``.
-        pointwise_hidden: ``UNetConfig.pointwise_hidden``; pointwise_steps: steps of fitting that
-            branch alone on sampled voxels before the main training (``train.local``).
-        pointwise_trees, pointwise_leaves: ``UNetConfig``; a gradient-boosted forest (scikit-learn,
-            absolute error, at most that many trees and leaves) is fitted on sampled voxels first
-            (``train.local.fit_trees``) and the U-Net learns its correction.
+        pointwise_steps: steps of fitting an MLP pointwise branch (``arch.pointwise_hidden``) alone on
+            sampled voxels before the main training (``train.local``); a forest branch
+            (``arch.pointwise_trees``) is always fitted first (``train.local.fit_trees``).
         loss: "composite" (Smooth-L1 + gradient + histogram KL, learned log-precisions initialised
             from the first batch) or "smoothl1_grad" (Smooth-L1 + grad_weight * gradient).
         core_radius, core_weight: voxels within core_radius (A) of a nucleus weigh core_weight in the
@@ -40,7 +41,7 @@ class TrainConfig:
         max_minutes: stop after the first epoch that ends past this wall time (0: no limit); the
             cosine schedule is then laid over the epochs that fit, estimated after the first epoch.
         patience: stop when validation MAE has not improved for this many epochs (0: never).
-        native_spacing, sad_sigma: recorded in the model (Angstrom); must match the data.
+        native_spacing, sad_sigma: recorded in the model (Angstrom); checked against the triplets.
         seed: seeds weights, shuffling and jitter.
         device: "auto", "cpu", "cuda", ...
         max_patches: cap on training patches per epoch (0: all), drawn by the seeded sampler.
@@ -53,27 +54,13 @@ class TrainConfig:
 
     data: str
     out: str
+    arch: UNetConfig = field(default_factory=UNetConfig)
+    geometry: PatchGeometry = field(default_factory=PatchGeometry)
     epochs: int = 20
     batch_size: int = 4
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    patch: int = 32
-    halo: int = 8
-    stride: int = 32
-    whole_cell: bool = False
-    base_channels: int = 16
-    depth: int = 3
-    groups: int = 8
-    dropout: float = 0.0
-    symm_input: bool = True
-    symm_stages: bool = False
-    log_input: bool = True
-    inputs: str = "log_sad"
-    logit_residual: bool = False
-    pointwise_hidden: int = 0
     pointwise_steps: int = 0
-    pointwise_trees: int = 0
-    pointwise_leaves: int = 63
     loss: str = "composite"
     grad_weight: float = 0.5
     core_radius: float = 1.0
@@ -97,41 +84,59 @@ class TrainConfig:
             raise ValueError(f"loss must be 'composite' or 'smoothl1_grad', got {self.loss!r}")
         if not 0 < self.train_fraction <= 1 or self.core_weight < 0:
             raise ValueError(f"need 0 < train_fraction <= 1 and core_weight >= 0: {self}")
-        if (self.patch + 2 * self.halo) % (2**self.depth):
-            raise ValueError(f"patch + 2*halo = {self.patch + 2 * self.halo} must be a multiple of 2**depth = {2**self.depth}")
+        g = self.geometry
+        if (g.patch + 2 * g.halo) % self.arch.size_multiple:
+            raise ValueError(f"patch + 2*halo = {g.edge} must be a multiple of 2**depth = {self.arch.size_multiple}")
 
     @property
     def has_stage1(self) -> bool:
         """Whether a pointwise branch (MLP with steps, or forest) is fitted before the U-Net trains."""
-        return bool((self.pointwise_hidden and self.pointwise_steps) or self.pointwise_trees)
+        return bool((self.arch.pointwise_hidden and self.pointwise_steps) or self.arch.pointwise_trees)
 
-    @property
-    def arch(self) -> UNetConfig:
-        return UNetConfig(base_channels=self.base_channels, depth=self.depth, groups=self.groups, dropout=self.dropout,
-                          symm_input=self.symm_input, symm_stages=self.symm_stages, log_input=self.log_input,
-                          inputs=self.inputs, logit_residual=self.logit_residual,
-                          pointwise_hidden=self.pointwise_hidden, pointwise_trees=self.pointwise_trees,
-                          pointwise_leaves=self.pointwise_leaves)
+    def flat(self) -> dict:
+        """All settings as one flat dict keyed by CLI flag name (``whole_cell`` for ``geometry.whole``)."""
+        out = {k: v for k, v in asdict(self).items() if k not in NESTED}
+        for name in NESTED:
+            out.update({FLAG_NAMES.get(k, k): v for k, v in asdict(getattr(self, name)).items()})
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        """From a nested dict (``asdict``, config.json) or a flat one (flag names; run folders written
+        before the nesting, e.g. the shipped models' training_config.json)."""
+        d = dict(d)
+        nested = {}
+        for name, kind in NESTED.items():
+            given = dict(d.pop(name, {}) or {})
+            for f in fields(kind):
+                key = FLAG_NAMES.get(f.name, f.name)
+                if key in d:
+                    given[f.name] = d.pop(key)
+            nested[name] = kind(**given)
+        return cls(**d, **nested)
 
     def save(self, path: Path) -> None:
         write_text_atomic(path, json.dumps(asdict(self), indent=2))
 
     def differences(self, saved: dict) -> dict[str, tuple]:
-        """{field: (saved value, this value)} for settings that may not change on ``--resume``."""
-        mine = asdict(self)
-        return {k: (saved.get(k), v) for k, v in mine.items() if k not in RESUME_MAY_CHANGE and saved.get(k, v) != v}
+        """{flag: (saved value, this value)} for settings that may not change on ``--resume``."""
+        old = TrainConfig.from_dict(saved).flat()
+        return {k: (old.get(k), v) for k, v in self.flat().items() if k not in RESUME_MAY_CHANGE and old.get(k) != v}
 
     @classmethod
     def from_args(cls, argv: list[str] | None = None) -> TrainConfig:
-        """Map command-line flags (--epochs 10, --no-symm-input, ...) onto the dataclass."""
+        """Map command-line flags (--epochs 10, --base-channels 8, --whole-cell, ...) onto the nested dataclasses."""
         parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.train", description=cls.__doc__,
                                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        for f in fields(cls):
-            flag = "--" + f.name.replace("_", "-")
+        specs = [f for f in fields(cls) if f.name not in NESTED]
+        specs += [(FLAG_NAMES.get(f.name, f.name), f) for kind in NESTED.values() for f in fields(kind)]
+        for spec in specs:
+            name, f = spec if isinstance(spec, tuple) else (spec.name, spec)
+            flag = "--" + name.replace("_", "-")
             if f.type in ("bool", bool):
                 parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-            elif f.name in ("data", "out"):
-                parser.add_argument(flag, required=True, help=f"{f.name} folder")
+            elif name in ("data", "out"):
+                parser.add_argument(flag, required=True, help=f"{name} folder")
             else:
                 parser.add_argument(flag, type=type(f.default), default=f.default, help=" ")
-        return cls(**vars(parser.parse_args(argv)))
+        return cls.from_dict(vars(parser.parse_args(argv)))

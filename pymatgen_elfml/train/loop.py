@@ -17,9 +17,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Subset
 from tqdm.auto import tqdm
 
+from pymatgen_elfml.data.dataset import (DistributedSamplerWithJitter, PatchDataset, RandomSamplerWithEpoch,
+                                         ShapeBatchSampler, collate_patches)
 from pymatgen_elfml.data.triplets import check_grid_scale
-from pymatgen_elfml.data.dataset import (DistributedSamplerWithJitter, PatchDataset, PatchGeometry,
-                                         RandomSamplerWithEpoch, ShapeBatchSampler, collate_patches)
 from pymatgen_elfml.inference import resolve_device
 from pymatgen_elfml.io import atomic_path
 from pymatgen_elfml.losses import UncertaintyWeightedLoss, region_weight
@@ -41,12 +41,11 @@ def _distributed() -> tuple[int, int]:
 
 
 def _halo(config: TrainConfig) -> int:
-    return 0 if config.whole_cell else config.halo
+    return 0 if config.geometry.whole else config.geometry.halo
 
 
 def _datasets(config: TrainConfig, rank: int) -> tuple[PatchDataset, PatchDataset]:
-    geometry = PatchGeometry(config.patch, config.halo, config.stride, whole=config.whole_cell)
-    common = dict(geometry=geometry, seed=config.seed, inputs=config.inputs, core_radius=config.core_radius)
+    common = dict(geometry=config.geometry, seed=config.seed, inputs=config.arch.inputs, core_radius=config.core_radius)
     train = PatchDataset(config.data, split="train", jitter=True, fraction=config.train_fraction, **common)
     val = PatchDataset(config.data, split="val", jitter=False, **common)
     if len(train.samples) == 0:  # a folder without split labels: train and validate on everything
@@ -93,7 +92,7 @@ def evaluate(net, loss_fn, dataset: PatchDataset, config: TrainConfig, device) -
     net.eval()
     dataset.set_epoch(0)  # validation: no jitter
     keep = range(min(config.max_val_patches or len(dataset), len(dataset)))
-    if config.whole_cell:
+    if config.geometry.whole:
         sampler = ShapeBatchSampler(dataset, config.batch_size, indices=keep)
         loader = DataLoader(dataset, batch_sampler=sampler, collate_fn=collate_patches)
     else:
@@ -164,11 +163,11 @@ def _build(config: TrainConfig, device, train_ds: PatchDataset, stage1: bool = T
     ``stage1`` is False, i.e. a checkpoint will overwrite it), loss, optimizer and schedule."""
     torch.manual_seed(config.seed)
     net = PeriodicUNet3D(config.arch)
-    if config.inputs != "log_sad":
+    if config.arch.inputs != "log_sad":
         net.set_input_stats(*_input_stats(train_ds))
-    if stage1 and config.pointwise_hidden and config.pointwise_steps:
+    if stage1 and config.arch.pointwise_hidden and config.pointwise_steps:
         pretrain_pointwise(net, train_ds, config.pointwise_steps, config.core_weight, config.seed)
-    if stage1 and config.pointwise_trees:
+    if stage1 and config.arch.pointwise_trees:
         fit_trees(net, train_ds, config.core_weight, config.seed)
     net, loss_fn = net.to(device), _loss(config).to(device)
     optim = torch.optim.AdamW([{"params": net.parameters(), "weight_decay": config.weight_decay},
@@ -178,7 +177,7 @@ def _build(config: TrainConfig, device, train_ds: PatchDataset, stage1: bool = T
 
 
 def _loader(config: TrainConfig, train_ds: PatchDataset, start: int, rank: int, world: int):
-    if config.whole_cell:
+    if config.geometry.whole:
         sampler = ShapeBatchSampler(train_ds, config.batch_size, config.seed, start, rank, world)
         return DataLoader(train_ds, batch_sampler=sampler, collate_fn=collate_patches), None
     sampler = (DistributedSamplerWithJitter(train_ds, num_replicas=world, rank=rank, seed=config.seed)
@@ -251,7 +250,7 @@ def run(config: TrainConfig) -> Path:
     resuming = config.resume and ckpt.is_file()
     t_build = time.perf_counter()
     net, loss_fn, optim, cosine, sched = _build(config, device, train_ds, stage1=not resuming)
-    if config.pointwise_trees:  # the forest is frozen: its logits are computed once per sample
+    if config.arch.pointwise_trees:  # the forest is frozen: its logits are computed once per sample
         _cache_local(net, (train_ds, val_ds), device)
     start, best, since_best, elapsed = 0, float("inf"), 0, 0.0
     if resuming:
@@ -259,7 +258,7 @@ def run(config: TrainConfig) -> Path:
     loader, dist_sampler = _loader(config, train_ds, start, rank, world)
     model = DistributedDataParallel(net) if world > 1 else net
     spec = ModelSpec(arch=config.arch, native_spacing=config.native_spacing, sad_sigma=config.sad_sigma,
-                     patch_size=config.patch, halo=config.halo, trained=True, elements=_elements(train_ds),
+                     patch_size=config.geometry.patch, halo=config.geometry.halo, trained=True, elements=_elements(train_ds),
                      description=f"trained by pymatgen_elfml.train on {Path(config.data).name}")
     if start == 0 and rank == 0 and config.has_stage1:
         stage1 = elapsed = time.perf_counter() - t_build

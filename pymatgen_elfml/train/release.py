@@ -16,10 +16,12 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+from dataclasses import asdict
 from pathlib import Path
 
 from pymatgen_elfml.io import atomic_path, write_text_atomic
 from pymatgen_elfml.pretrained import CONFIG_FILE, WEIGHTS_FILE, load_model
+from pymatgen_elfml.train.config import TrainConfig
 
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
@@ -57,7 +59,7 @@ def _steps(rows: list[dict]) -> str:
 def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict | None, notes: str = "",
                include: tuple[Path, ...] = ()) -> str:
     """The MODEL_CARD.md text of a run folder (model of ``n_params`` parameters) and its benchmark results."""
-    cfg = json.loads((run / "config.json").read_text())
+    cfg = TrainConfig.from_dict(json.loads((run / "config.json").read_text())).flat()
     spec = json.loads((run / "model" / CONFIG_FILE).read_text())
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     best = min(rows, key=lambda r: r["val"]["mae"])
@@ -113,7 +115,7 @@ def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Pa
     for src, dst in ((run / "model" / WEIGHTS_FILE, WEIGHTS_FILE), (run / "metrics.jsonl", "training_metrics.jsonl")):
         with atomic_path(dest / dst) as tmp:
             shutil.copyfile(src, tmp)
-    train_config = json.loads((run / "config.json").read_text())
+    train_config = asdict(TrainConfig.from_dict(json.loads((run / "config.json").read_text())))
     for key in ("data", "out"):  # the folder names, not this machine's absolute paths
         if train_config.get(key):
             train_config[key] = Path(train_config[key]).name
