@@ -81,7 +81,7 @@ def candidate_to_dict(candidate) -> dict:
 def build(candidates, out: str | os.PathLike, settings: ReferenceSettings = ReferenceSettings(), workers: int = 1,
           timeout_s: float = 900.0, limit: int | None = None, retry_failed: bool = False,
           progress: bool = True) -> dict:
-    """Compute every candidate not yet in ``out``'s manifest.
+    """Compute every candidate not yet in ``out``'s manifest, remaining ones in ``priority_order``.
 
     Args:
         candidates: objects with ``id``, ``structure`` and the labels of ``structures.Candidate``.
@@ -103,7 +103,8 @@ def build(candidates, out: str | os.PathLike, settings: ReferenceSettings = Refe
         if orphan.stem not in done:
             orphan.unlink()
     failed = set() if retry_failed else {row["id"] for row in read_jsonl(out / "failures.jsonl")}
-    todo = [c for c in candidates if c.id not in done and c.id not in failed][:limit]
+    # interleave what is left (not the whole plan): families whose cheap members are done come up at once
+    todo = priority_order([c for c in candidates if c.id not in done and c.id not in failed])[:limit]
     counts = {"done": 0, "failed": 0, "skipped": len(candidates) - len(todo)}
     running: dict = {}
     bar = tqdm(total=len(todo), desc="reference", unit="structure", disable=not progress)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from jobflow import Flow, job
 
-from pymatgen_elfml.reference.build import candidate_to_dict, run_one
+from pymatgen_elfml.reference.build import candidate_to_dict, priority_order, run_one
 from pymatgen_elfml.reference.store import append_jsonl, read_jsonl
 from pymatgen_elfml.reference.engine import ReferenceSettings
 
@@ -52,7 +52,8 @@ def collect_job(rows: list[dict], out: str) -> dict:
 
 def reference_flow(candidates, out: str | os.PathLike, settings: ReferenceSettings = ReferenceSettings(),
                    limit: int | None = None, compute: str | None = None, name: str = "elfml-reference") -> Flow:
-    """A Flow computing every candidate not yet in ``out``'s manifest or failures (as ``build`` does).
+    """A Flow computing every candidate not yet in ``out``'s manifest or failures, in ``priority_order``
+    (as ``build`` does).
 
     Args:
         candidates: ``structures.Candidate`` objects, in priority order.
@@ -66,7 +67,7 @@ def reference_flow(candidates, out: str | os.PathLike, settings: ReferenceSettin
     """
     out = Path(out)
     skip = {r["id"] for r in read_jsonl(out / "manifest.jsonl")} | {r["id"] for r in read_jsonl(out / "failures.jsonl")}
-    todo = [c for c in candidates if c.id not in skip][:limit]
+    todo = priority_order([c for c in candidates if c.id not in skip])[:limit]
     jobs = []
     for cand in todo:
         j = reference_job(candidate_to_dict(cand), asdict(settings), str(out), compute)
