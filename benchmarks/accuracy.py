@@ -2,7 +2,8 @@
 
     python benchmarks/accuracy.py [--model NAME_OR_DIR] [--mode auto|whole|patches] [--nosym]
                                   [--model-nosym DIR] [--compare NAME_OR_DIR ...] [--gbm]
-                                  [--data data/v2] [--subset SET.json] [--split test] [--vasp ELFCAR ...]
+                                  [--data data/v2] [--subset SET.json [--family template]] [--split test]
+                                  [--vasp ELFCAR ...]
 
 Rows: the model (if given); with --nosym the same weights run without symmetry pooling (no
 SymmAvg3D inside the network, no symmetrization of the output); a separately trained model
@@ -66,9 +67,8 @@ def compare(structure, ref: np.ndarray, predictors: dict, mean: float, compresse
             for name, field in fields.items()}
 
 
-def evaluate(folder: Path, split: str, predictors: dict, subset: set[str] | None = None) -> dict:
-    """Per-method metric lists over the split's records."""
-    mean = _train_mean(folder)
+def evaluate(folder: Path, split: str, predictors: dict, mean: float, subset: set[str] | None = None) -> dict:
+    """Per-method metric lists over the split's records (within ``subset``); ``mean``: the train-mean constant."""
     out: dict = {}
     for row, rec in records(folder, split, subset):
         for name, res in compare(rec.structure, rec.elf, predictors, mean, row["volume_ratio"] <= 0.7).items():
@@ -112,8 +112,10 @@ def main() -> None:
     parser.add_argument("--vasp", nargs="*", type=Path, default=[], help="real VASP ELFCARs to compare with")
     parser.add_argument("--tag", default="", help="suffix of the results file name")
     parser.add_argument("--subset", type=Path, help="only the structures of this set file (data/v2/structures_v1.json: v1's)")
+    parser.add_argument("--family", help="with --subset: only this family of it (template: the templates test subset)")
     args = parser.parse_args()
-    subset = subset_ids(args.subset)
+    subset = subset_ids(args.subset)  # training (GBM fit, train mean) and evaluation
+    evaluated = subset_ids(args.subset, args.family) if args.family else subset  # evaluation only
     predictors, extra = {}, {}
     if args.model or args.model_nosym or args.compare:
         from pymatgen_elfml.predictor import ElfPredictor
@@ -130,7 +132,7 @@ def main() -> None:
         gbm = GbmBaseline(args.data, subset=subset)
         predictors["gradient boosting (SAD features)"] = gbm
         extra["gbm"] = {"fit_seconds": gbm.fit_seconds, "n_samples": gbm.n_samples}
-    payload = {"data": str(args.data), "subset": str(args.subset) if args.subset else None, "split": args.split,
+    payload = {"data": str(args.data), "subset": str(args.subset) if args.subset else None, "family": args.family, "split": args.split,
                "model": args.model, "mode": args.mode, **extra}
     if args.vasp:
         payload["vasp"] = vasp(args.vasp, predictors, _train_mean(args.data, subset))
@@ -138,7 +140,7 @@ def main() -> None:
             for method, m in res["methods"].items():
                 print(f"{name} {method:35s} MAE {m['mae']:.4f} RMSE {m['rmse']:.4f} MAE>1A {m['far_mae']:.4f} "
                       f"maxima recall {m['recall']:.2f} (n_ref {m['n_ref']})")
-    table = summarize(evaluate(args.data, args.split, predictors, subset))
+    table = summarize(evaluate(args.data, args.split, predictors, _train_mean(args.data, subset), evaluated))
     print(f"{'method | subset':45s} {'n':>4s} {'MAE':>7s} {'RMSE':>7s} {'P95':>7s} {'PSNR':>6s} {'hist':>6s} {'MAE>1A':>7s} {'max recall':>10s}")
     for name, m in table.items():
         print(f"{name:45s} {m['n']:4d} {m['mae']:7.4f} {m['rmse']:7.4f} {m['p95']:7.4f} {m['psnr']:6.2f} "

@@ -29,9 +29,12 @@ from pymatgen_elfml.sad import sad_density
 from pymatgen_elfml.train.local import gbm_regressor
 
 
-def subset_ids(path: Path | None) -> set[str] | None:
-    """Ids of a structure set file (e.g. data/v2/structures_v1.json: the 413 structures of v1), or None."""
-    return None if path is None else {c["id"] for c in json.loads(Path(path).read_text())}
+def subset_ids(path: Path | None, family: str | None = None) -> set[str] | None:
+    """Ids of a structure set file (e.g. data/v2/structures_v1.json: the 413 structures of v1, or
+    data/v2/structures.json with ``family="template"``: the templates subset), or None for all."""
+    if path is None:
+        return None
+    return {c["id"] for c in json.loads(Path(path).read_text()) if family is None or c["family"] == family}
 
 
 def records(folder: Path, split: str, subset: set[str] | None = None):
@@ -78,11 +81,12 @@ def main() -> None:
     parser.add_argument("--data", default="data/v2", type=Path)
     parser.add_argument("--split", default="val")
     parser.add_argument("--subset", type=Path, help="only the structures of this set file (data/v2/structures_v1.json: v1's)")
+    parser.add_argument("--family", help="with --subset: only this family of it (template: the templates subset)")
     args = parser.parse_args()
     subset = subset_ids(args.subset)
     gbm = GbmBaseline(args.data, subset=subset)
     errs = []
-    for _, rec in records(args.data, args.split, subset):
+    for _, rec in records(args.data, args.split, subset_ids(args.subset, args.family) if args.family else subset):
         pred = io.elf_from_elfcar(gbm.predict(rec.structure, rec.elf.shape))
         errs.append(float(np.abs(pred - rec.elf).mean()))
     print(f"fit on {gbm.n_samples} voxels in {gbm.fit_seconds:.1f} s; {args.split} MAE {np.mean(errs):.4f} ({len(errs)} structures)")

@@ -17,6 +17,7 @@ from pathlib import Path
 from common import RESULTS, save
 from pymatgen_elfml.data.dataset import PatchDataset, PatchGeometry
 from pymatgen_elfml.io import atomic_path, write_text_atomic
+from gbm_baseline import subset_ids
 from training_study import summarize
 
 
@@ -55,12 +56,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--data", default="data/v2", type=Path)
+    parser.add_argument("--subset", type=Path, help="set file: only its structures (data/v2/structures_v1.json: v1's)")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     rows = []
     for run in args.runs:
         config = json.loads((run / "config.json").read_text())
-        rows.append({**summarize(run, args.data, "val"), "fraction": config["train_fraction"],
+        rows.append({**summarize(run, args.data, "val", subset_ids(args.subset)), "fraction": config["train_fraction"],
                      "n_train": n_structures(config)})
     rows.sort(key=lambda r: r["n_train"])
     plot(rows, RESULTS / f"learning_curve{args.tag}.png")

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from accuracy import evaluate
+from gbm_baseline import subset_ids
 from common import RESULTS, save
 from pymatgen_elfml.io import write_text_atomic
 from pymatgen_elfml.predictor import ElfPredictor
@@ -43,11 +44,11 @@ def _steps(run: Path, rows: list[dict]) -> int:
     return int(sum(int(t) for t in dict(done).values()))  # runs before steps were logged: each finished bar's total
 
 
-def summarize(run: Path, data: Path, split: str) -> dict:
+def summarize(run: Path, data: Path, split: str, subset: set[str] | None = None) -> dict:
     config = json.loads((run / "config.json").read_text())
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     best = min(rows, key=lambda r: r["val"]["mae"])
-    results = evaluate(data, split, {"model": ElfPredictor.from_pretrained(run / "model")})["model"]
+    results = evaluate(data, split, {"model": ElfPredictor.from_pretrained(run / "model")}, mean=0.5, subset=subset)["model"]  # model row only
     wall = (run / "metrics.jsonl").stat().st_mtime - (run / "config.json").stat().st_mtime
     return {"run": run.name, "settings": settings(config), "epochs": sum(r["epoch"] > 0 for r in rows),
             "steps": _steps(run, rows), "minutes": sum(r["seconds"] for r in rows) / 60, "wall_minutes": wall / 60,
@@ -75,7 +76,7 @@ def _scored(run: Path, args) -> dict:
         old = {r["run"]: r for r in saved.get("rows", [])}
         if run.name in old and saved.get("split") == args.split:
             return old[run.name]
-    return summarize(run, args.data, args.split)
+    return summarize(run, args.data, args.split, subset_ids(args.subset))
 
 
 def main() -> None:
@@ -85,6 +86,7 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--tag", default="")
     parser.add_argument("--reuse", action="store_true", help="keep rows of runs already scored in the results file")
+    parser.add_argument("--subset", type=Path, help="set file: only its structures (data/v2/structures_v1.json: v1's)")
     args = parser.parse_args()
     rows = [_scored(run, args) for run in args.runs]
     print(table(rows))
