@@ -111,7 +111,7 @@ def main() -> None:
     parser.add_argument("--gbm", action="store_true", help="fit the gradient-boosting baseline and add its row")
     parser.add_argument("--vasp", nargs="*", type=Path, default=[], help="real VASP ELFCARs to compare with")
     parser.add_argument("--tag", default="", help="suffix of the results file name")
-    parser.add_argument("--subset", type=Path, help="only the structures of this set file (data/v2/structures_v1.json: v1's)")
+    parser.add_argument("--subset", type=Path, help="only the structures of this set file (data/v2/v1_ids.json: dataset v1's 413)")
     parser.add_argument("--family", help="with --subset: only this family of it (template: the templates test subset)")
     args = parser.parse_args()
     subset = subset_ids(args.subset)  # training (GBM fit, train mean) and evaluation

@@ -30,11 +30,15 @@ from pymatgen_elfml.train.local import gbm_regressor
 
 
 def subset_ids(path: Path | None, family: str | None = None) -> set[str] | None:
-    """Ids of a structure set file (e.g. data/v2/structures_v1.json: the 413 structures of v1, or
-    data/v2/structures.json with ``family="template"``: the templates subset), or None for all."""
+    """Ids of a JSON list of ids (data/v2/v1_ids.json: the 413 structures of dataset v1, on which the
+    shipped models were trained and scored) or of a structure set file (data/v2/structures.json with
+    ``family="template"``: the templates), or None for all."""
     if path is None:
         return None
-    return {c["id"] for c in json.loads(Path(path).read_text()) if family is None or c["family"] == family}
+    items = json.loads(Path(path).read_text())
+    if all(isinstance(c, str) for c in items):
+        return set(items)
+    return {c["id"] for c in items if family is None or c["family"] == family}
 
 
 def records(folder: Path, split: str, subset: set[str] | None = None):
@@ -80,7 +84,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="data/v2", type=Path)
     parser.add_argument("--split", default="val")
-    parser.add_argument("--subset", type=Path, help="only the structures of this set file (data/v2/structures_v1.json: v1's)")
+    parser.add_argument("--subset", type=Path, help="only the structures of this set file (data/v2/v1_ids.json: dataset v1's 413)")
     parser.add_argument("--family", help="with --subset: only this family of it (template: the templates subset)")
     args = parser.parse_args()
     subset = subset_ids(args.subset)

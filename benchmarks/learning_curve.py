@@ -56,7 +56,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("runs", nargs="+", type=Path)
     parser.add_argument("--data", default="data/v2", type=Path)
-    parser.add_argument("--subset", type=Path, help="set file: only its structures (data/v2/structures_v1.json: v1's)")
+    parser.add_argument("--subset", type=Path, help="set file: only its structures (data/v2/v1_ids.json: dataset v1's 413)")
     parser.add_argument("--tag", default="")
     args = parser.parse_args()
     rows = []

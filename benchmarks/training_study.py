@@ -86,7 +86,7 @@ def main() -> None:
     parser.add_argument("--split", default="val")
     parser.add_argument("--tag", default="")
     parser.add_argument("--reuse", action="store_true", help="keep rows of runs already scored in the results file")
-    parser.add_argument("--subset", type=Path, help="set file: only its structures (data/v2/structures_v1.json: v1's)")
+    parser.add_argument("--subset", type=Path, help="set file: only its structures (data/v2/v1_ids.json: dataset v1's 413)")
     args = parser.parse_args()
     rows = [_scored(run, args) for run in args.runs]
     print(table(rows))

@@ -129,7 +129,8 @@ error <= 7.6e-6) and density as float32 (e/A^3), both only at one grid point per
 space group (its operators stored in the record), plus the points where GPAW's field breaks that symmetry
 numerically, so the full grid is reconstructed bit for bit; `meta.fields_sha256` hashes the full-grid
 fields (for v1's records: before migration by `python -m pymatgen_elfml.reference migrate`), and
-`tests/test_data.py` reconstructs every record against it. `manifest.jsonl`: one line per record (id, family,
+`tests/test_data.py` reconstructs every record against it. `v1_ids.json`: the 413 records of dataset v1
+(the shipped models' training and test data; benchmarks take it as `--subset`). `manifest.jsonl`: one line per record (id, family,
 prototype, formula, V/V0, space group, grid, settings, energy, wall time, GPAW version, file, sha256,
 fields_sha256). `splits.json`: every planned id -> train/val/test, grouped by chemical system (no
 composition shared across splits; v1's assignments kept, new systems split separately for templates and

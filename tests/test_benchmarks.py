@@ -1,0 +1,43 @@
+"""The benchmark scripts' shared functions still fit together (they are run by hand, not by CI)."""
+
+import json
+import sys
+
+import pytest
+from conftest import REPO
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+
+def test_accuracy_evaluate_on_one_held_out_cell_and_subsets():
+    import accuracy
+    import gbm_baseline
+
+    folder = REPO / "data" / "v2"
+    v1 = gbm_baseline.subset_ids(folder / "v1_ids.json")
+    test_v1 = [row["id"] for row, _ in gbm_baseline.records(folder, "test", v1)]
+    assert len(v1) == 413 and len(test_v1) == 43  # v1's test split, as the shipped models were scored on
+    one = {"bin-AgZn-B2-v0.60"}
+    results = accuracy.evaluate(folder, "test", {}, mean=0.5, subset=one)
+    assert set(results) == {"best constant (cell median)", "constant (train mean)", "semilocal TF+vW of SAD"}
+    table = accuracy.summarize(results)
+    assert table["semilocal TF+vW of SAD | all"]["n"] == 1 and 0 < table["semilocal TF+vW of SAD | all"]["mae"] < 0.5
+    templates = gbm_baseline.subset_ids(folder / "structures.json", "template")
+    assert len(templates) == 489 and all(i.startswith("tmpl-") for i in templates)
+
+
+def test_training_study_settings_read_flat_and_nested_configs():
+    import training_study
+
+    from pymatgen_elfml.train.config import TrainConfig
+
+    flat = json.loads((REPO / "models" / "elf-metals-v2" / "training_config.json").read_text())
+    text = training_study.settings(flat)
+    assert "pointwise_trees=300" in text and "whole_cell=True" in text
+    nested = json.loads(json.dumps(__import__("dataclasses").asdict(TrainConfig.from_dict(flat))))
+    assert training_study.settings(nested) == text
+
+
+@pytest.mark.parametrize("name", ["patch_seams", "learning_curve", "reference_convergence", "speed"])
+def test_benchmark_scripts_import(name):
+    __import__(name)
