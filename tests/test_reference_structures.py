@@ -11,13 +11,13 @@ import pytest
 import spglib
 
 from pymatgen_elfml.io import validate
+from pymatgen_elfml.reference.splits import assign_splits
 from pymatgen_elfml.reference.structures import (
     DEFAULT_ELEMENTS,
     DEFAULT_PAIRS,
     DEFAULT_N_RANDOM,
     VOLUME_RATIOS,
     all_candidates,
-    assign_splits,
     binary_set,
     elemental_set,
     metallic_radius,

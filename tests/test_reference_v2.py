@@ -30,7 +30,7 @@ from pymatgen_elfml.reference.store import (
     record_format,
     write_record,
 )
-from pymatgen_elfml.reference.structures import assign_splits, extend_splits
+from pymatgen_elfml.reference.splits import assign_splits, extend_splits
 
 
 def _spg(s: Structure) -> int:

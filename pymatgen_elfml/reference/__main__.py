@@ -47,7 +47,7 @@ def _splits(folder: Path, plan: str | None) -> int:
 
     from pymatgen_elfml.io import write_text_atomic
     from pymatgen_elfml.reference.build import read_jsonl
-    from pymatgen_elfml.reference.structures import assign_splits, extend_splits
+    from pymatgen_elfml.reference.splits import assign_splits, extend_splits
 
     if plan:
         existing = json.loads((folder / "splits.json").read_text()) if (folder / "splits.json").is_file() else {}
