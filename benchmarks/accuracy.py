@@ -115,6 +115,8 @@ def main() -> None:
     parser.add_argument("--family", help="with --subset: only this family of it (template: the templates test subset)")
     args = parser.parse_args()
     subset = subset_ids(args.subset)  # training (GBM fit, train mean) and evaluation
+    if args.family and not args.subset:
+        parser.error("--family needs --subset (a structure set file, e.g. data/v2/structures.json)")
     evaluated = subset_ids(args.subset, args.family) if args.family else subset  # evaluation only
     predictors, extra = {}, {}
     if args.model or args.model_nosym or args.compare:

@@ -37,6 +37,8 @@ def subset_ids(path: Path | None, family: str | None = None) -> set[str] | None:
         return None
     items = json.loads(Path(path).read_text())
     if all(isinstance(c, str) for c in items):
+        if family is not None:
+            raise ValueError(f"--family needs a structure set file (with families), not the id list {path}")
         return set(items)
     return {c["id"] for c in items if family is None or c["family"] == family}
 

@@ -40,7 +40,7 @@ def _near_boundary(shape: tuple[int, int, int], patch: int) -> np.ndarray:
 def _cells(folder: Path, n: int) -> list:
     splits = json.loads((folder / "splits.json").read_text())
     v1 = set(json.loads((folder / "v1_ids.json").read_text()))
-    rows = [r for r in read_jsonl(folder / "manifest.jsonl") if r["id"] in v1 and splits[r["id"]] == "test"]
+    rows = [r for r in read_jsonl(folder / "manifest.jsonl") if r["id"] in v1 and splits.get(r["id"]) == "test"]
     rows = [r for r in rows if max(r["grid"]) >= 40]  # larger than one 32-voxel core, so there are seams
     rows.sort(key=lambda r: (int(np.prod(r["grid"])), r["id"]))
     return [read_record(folder / r["file"], sha256=r["sha256"]) for r in rows[:n]]

@@ -91,8 +91,11 @@ def validate(structure: Structure) -> Cell:
     if not (np.all(np.isfinite(lattice)) and np.all(np.isfinite(frac))):
         raise StructureError("the structure has NaN or infinite lattice vectors or coordinates")
     volume = abs(np.linalg.det(lattice))
-    widths = volume / np.linalg.norm(np.cross(lattice[[1, 2, 0]], lattice[[2, 0, 1]]), axis=1)  # plane spacings
-    if volume < 1e-6 or widths.min() < MIN_DISTANCE:
+    if volume < 1e-6:
+        raise StructureError(f"the lattice is singular (cell volume {volume:.3g} A^3)")
+    reduced = np.array(structure.lattice.get_lll_reduced_lattice().matrix)  # skewed bases of fine cells pass
+    widths = volume / np.linalg.norm(np.cross(reduced[[1, 2, 0]], reduced[[2, 0, 1]]), axis=1)  # plane spacings
+    if widths.min() < MIN_DISTANCE:
         raise StructureError(f"the lattice is singular or too thin: volume {volume:.3g} A^3, thinnest width "
                              f"{widths.min():.3g} A (< {MIN_DISTANCE} A: atoms overlap their periodic images)")
     _check_distances(structure)
@@ -200,6 +203,13 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
 
 
 def _umask() -> int:
+    """The process umask, read without changing it where Linux exposes it (os.umask sets as it reads)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

@@ -14,6 +14,7 @@ import hashlib
 import io
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -102,14 +103,15 @@ def load_model(path: str | os.PathLike) -> tuple[PeriodicUNet3D, ModelSpec]:
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelFileError(f"missing weights file {weights}")
-    for key in ("weights_sha256", "model_sha256"):
-        if not isinstance(config.get(key), str):
-            raise ModelFileError(f"{path / CONFIG_FILE} has no {key}: the config is incomplete or was edited; "
-                                 f"re-save the model with save_pretrained()")
+    if not isinstance(config.get("weights_sha256"), str):
+        raise ModelFileError(f"{path / CONFIG_FILE} has no weights_sha256: the config is incomplete or was edited")
     digest = hashlib.sha256(weights.read_bytes()).hexdigest()
     if digest != config["weights_sha256"]:
         raise ModelFileError(f"{weights} is corrupted: sha256 {digest[:12]}... != {config['weights_sha256'][:12]}... in {CONFIG_FILE}")
-    if model_digest(config) != config["model_sha256"]:
+    if "model_sha256" not in config:  # saved before model_sha256 existed: weights verified, settings not
+        warnings.warn(f"{path / CONFIG_FILE} has no model_sha256 (saved by an older version): its settings are "
+                      "not verified; load and save_pretrained() the model to add it", stacklevel=2)
+    elif model_digest(config) != config["model_sha256"]:
         raise ModelFileError(f"{path / CONFIG_FILE} was changed after the model was saved: its settings (arch, "
                              f"native_spacing, sad_sigma, patch_size, halo, ...) do not match model_sha256")
     try:

@@ -258,13 +258,15 @@ def au_encode(field: np.ndarray, au: np.ndarray, where: np.ndarray) -> tuple[np.
         values (n_au,) in the field's dtype; fix_step (k,) uint32, the differences of the sorted
         flat indices of the differing points (the first from 0: small numbers that compress
         well); fix_values (k,) their values, or for integer fields their differences from the
-        AU value (wrapping, in the field's dtype: small numbers again).
+        AU value (wrapping, in the field's dtype: small numbers again). Floats are compared by bit
+        pattern, so -0.0 and NaN come back exactly.
     """
     flat = np.asarray(field).reshape(-1)
     values = flat[au]
-    expanded = values[where.reshape(-1)]
-    fix = np.flatnonzero(flat != expanded)
-    fixed = flat[fix] - expanded[fix] if flat.dtype.kind in "iu" else flat[fix]
+    bits = flat.view(f"u{flat.itemsize}") if flat.dtype.kind == "f" else flat  # floats: -0.0 and NaN kept as they are
+    expanded = bits[au][where.reshape(-1)]
+    fix = np.flatnonzero(bits != expanded)
+    fixed = flat[fix] - flat[au][where.reshape(-1)][fix] if flat.dtype.kind in "iu" else flat[fix]
     return values, np.diff(fix, prepend=0).astype(np.uint32), fixed
 
 

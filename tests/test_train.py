@@ -261,6 +261,8 @@ def test_run_folders_are_never_damaged(triplets, tmp_path, monkeypatch, capsys):
         loop.run(tiny_config(triplets, out, epochs=1))
     with pytest.raises(loop.RunFolderError, match=r"other settings \(base_channels: run 4, now 8"):
         loop.run(tiny_config(triplets, out, epochs=2, base_channels=8, resume=True))
+    with pytest.raises(ValueError, match="native_spacing"):  # refused data: --overwrite must not have cleared the run
+        loop.run(tiny_config(triplets, out, epochs=1, overwrite=True, native_spacing=0.05))
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     loop.run(tiny_config(triplets, out, epochs=1, overwrite=True))
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1  # started over, not appended

@@ -20,9 +20,12 @@ from pymatgen_elfml.reference.workflow import reference_flow  # noqa: E402
 
 
 def fake_compute(structure, settings, txt=None):
-    """A stand-in for GPAW: a smooth symmetric field with the right electron count; Na fails."""
+    """A stand-in for GPAW: a smooth symmetric field with the right electron count; Na fails to
+    converge, K crashes with an unexpected error."""
     if "Na" in structure.composition:
         raise ReferenceError("SCF did not converge (fake)")
+    if "K" in structure.composition:
+        raise RuntimeError("segfault-like crash (fake)")
     shape = reference_grid(structure, settings)
     grids = np.meshgrid(*[np.arange(n) / n for n in shape], indexing="ij")
     field = sum(np.cos(2 * np.pi * g) for g in grids) / 6 + 0.5
@@ -41,14 +44,16 @@ def _run(flow):
 
 
 def test_flow_writes_the_same_folder_as_build_and_resumes(tmp_path):
-    cands = [_cand("al-sc", "Al", 2.7), _cand("na-sc", "Na", 3.0), _cand("al-big", "Al", 2.9)]
+    cands = [_cand("al-sc", "Al", 2.7), _cand("na-sc", "Na", 3.0), _cand("al-big", "Al", 2.9), _cand("k-sc", "K", 4.0)]
     flow = reference_flow(cands, tmp_path, compute=f"{__name__}:fake_compute")
-    assert len(flow.jobs) == 4
+    assert len(flow.jobs) == 5
     responses = _run(flow)
-    assert responses[flow.output.uuid][1].output == {"done": 2, "failed": 1}
+    assert responses[flow.output.uuid][1].output == {"done": 2, "failed": 2, "lost": 0}
     rows = read_jsonl(tmp_path / "manifest.jsonl")
-    assert [r["id"] for r in rows] == ["al-sc", "al-big"]
-    assert read_jsonl(tmp_path / "failures.jsonl")[0]["reason"].startswith("SCF did not converge")
+    assert sorted(r["id"] for r in rows) == ["al-big", "al-sc"]
+    reasons = {r["id"]: r["reason"] for r in read_jsonl(tmp_path / "failures.jsonl")}
+    assert reasons["k-sc"].startswith("RuntimeError: segfault-like") and not (tmp_path / "records" / "k-sc.npz").exists()
+    assert reasons["na-sc"].startswith("SCF did not converge")
     rec = read_record(tmp_path / rows[0]["file"], sha256=rows[0]["sha256"])
     assert rec.elf.shape == tuple(rows[0]["grid"]) and rows[0]["spacegroup"] == 221
     assert rec.rho.mean() * rec.structure.volume == pytest.approx(3.0, rel=1e-5)
@@ -56,11 +61,9 @@ def test_flow_writes_the_same_folder_as_build_and_resumes(tmp_path):
     assert [j.name for j in again.jobs] == ["reference al-new", "collect manifest"]  # nothing computed twice
 
 
-gpaw = pytest.importorskip("gpaw", reason="GPAW is installed by .ci/run; see README")
-
-
 @pytest.mark.slow
 def test_flow_runs_a_real_gpaw_job(tmp_path):
+    pytest.importorskip("gpaw", reason="GPAW is installed by .ci/run; see README")
     s = Structure(Lattice.from_parameters(2.864, 2.864, 2.864, 60, 60, 60), ["Al"], [[0, 0, 0]])
     cand = Candidate("al-fcc", "elemental", "fcc", "Al", 1.0, s, "Al")
     settings = ReferenceSettings(ecut=200.0, kspacing=0.5, grid_spacing=0.2)

@@ -31,6 +31,8 @@ def items(src: str | Path) -> Iterator[tuple[Path, Callable[[], Triplet]]]:
         ValueError: ``src`` is none of these.
     """
     src = Path(src)
+    if not src.is_dir():
+        raise ValueError(f"{src} is not a folder")
     if (src / "manifest.jsonl").is_file():
         splits = json.loads((src / "splits.json").read_text()) if (src / "splits.json").is_file() else {}
         for row in read_jsonl(src / "manifest.jsonl"):

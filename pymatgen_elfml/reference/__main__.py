@@ -38,24 +38,19 @@ def _plan(out: str, keep: str | None, n_random: int) -> int:
 
 
 def _splits(folder: Path, plan: str | None) -> int:
-    """Rewrite folder/splits.json by chemical system (>= 10 % test when possible).
-
-    Without ``plan`` the computed structures (manifest) are split afresh; with a set file every
-    planned structure gets a split, keeping the assignments already in splits.json.
-    """
+    """Rewrite folder/splits.json by chemical system (>= 10 % test when possible), keeping every
+    assignment already in it: for the computed structures (manifest) or, with ``plan``, for every
+    planned one."""
     from types import SimpleNamespace
 
     from pymatgen_elfml.io import write_text_atomic
     from pymatgen_elfml.reference.build import read_jsonl
-    from pymatgen_elfml.reference.splits import assign_splits, extend_splits
+    from pymatgen_elfml.reference.splits import extend_splits
 
-    if plan:
-        existing = json.loads((folder / "splits.json").read_text()) if (folder / "splits.json").is_file() else {}
-        rows = [SimpleNamespace(id=d["id"], split_key=d["split_key"], family=d["family"]) for d in json.loads(Path(plan).read_text())]
-        splits = extend_splits(rows, existing)
-    else:
-        rows = [SimpleNamespace(id=r["id"], split_key=r["split_key"]) for r in read_jsonl(folder / "manifest.jsonl")]
-        splits = assign_splits(rows)
+    existing = json.loads((folder / "splits.json").read_text()) if (folder / "splits.json").is_file() else {}
+    source = json.loads(Path(plan).read_text()) if plan else read_jsonl(folder / "manifest.jsonl")
+    rows = [SimpleNamespace(id=d["id"], split_key=d["split_key"], family=d["family"]) for d in source]
+    splits = extend_splits(rows, existing)
     write_text_atomic(folder / "splits.json", json.dumps(splits, indent=0, sort_keys=True))
     print(f"assigned {len(splits)} structures: " + ", ".join(f"{k} {list(splits.values()).count(k)}" for k in ("train", "val", "test")))
     return 0

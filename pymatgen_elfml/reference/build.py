@@ -182,7 +182,7 @@ def run_one(candidate: dict, settings: dict, out: str | os.PathLike, compute: st
             default GPAW's ``engine.compute_reference``.
 
     Returns:
-        the manifest row, or ``{"id": ..., "reason": ...}`` if the calculation failed (``ReferenceError``).
+        the manifest row, or ``{"id": ..., "reason": ...}`` if anything failed (GPAW, writing the record).
     """
     import importlib
 
@@ -199,14 +199,16 @@ def run_one(candidate: dict, settings: dict, out: str | os.PathLike, compute: st
         compute_reference = getattr(importlib.import_module(module), name)
     structure = Structure.from_dict(candidate["structure"])
     start = time.monotonic()
+    record = out / "records" / f"{candidate['id']}.npz"
     try:
         elf, rho, meta = compute_reference(structure, ReferenceSettings(**settings), txt=str(out / "logs" / f"{candidate['id']}.txt"))
-    except ReferenceError as exc:
-        return {"id": candidate["id"], "reason": str(exc), "wall_time_s": time.monotonic() - start}
-    labels = {k: v for k, v in candidate.items() if k != "structure"}
-    record = out / "records" / f"{candidate['id']}.npz"
-    write_record(record, Record(candidate["id"], structure, elf, rho, {**meta, **labels}))
-    return _manifest_row(candidate, record, time.monotonic() - start)
+        labels = {k: v for k, v in candidate.items() if k != "structure"}
+        write_record(record, Record(candidate["id"], structure, elf, rho, {**meta, **labels}))
+        return _manifest_row(candidate, record, time.monotonic() - start)
+    except Exception as exc:  # GPAW's own errors arrive as ReferenceError; anything else is a failure too
+        record.unlink(missing_ok=True)
+        reason = str(exc) if isinstance(exc, ReferenceError) else f"{type(exc).__name__}: {exc}"
+        return {"id": candidate["id"], "reason": reason, "wall_time_s": time.monotonic() - start}
 
 
 def migrate(folder: str | os.PathLike, progress: bool = True) -> dict:

@@ -85,7 +85,7 @@ def _au_arrays(structure: Structure, codes: np.ndarray, rho: np.ndarray) -> dict
               "ops_rot": ops.rotations.astype(np.int8), "ops_trans": ops.translations.astype(np.float64)}
     for name, field in (("elf", codes), ("rho", rho)):
         values, fix, fixed = symmetry.au_encode(field, au, where)
-        if not np.array_equal(symmetry.au_decode(values, where, fix, fixed).view(field.dtype), field):
+        if symmetry.au_decode(values, where, fix, fixed).tobytes() != np.ascontiguousarray(field).tobytes():
             raise RecordError(f"the asymmetric-unit form of {name} does not reconstruct the field")
         arrays.update({f"{name}_au": values, f"{name}_fix_step": fix, f"{name}_fix": fixed})
     return arrays
@@ -97,6 +97,8 @@ def write_record(path: str | os.PathLike, record: Record) -> str:
     ``meta["fields_sha256"]`` is set to the hashes of the full-grid fields as quantised here.
     """
     path = Path(path)
+    if not np.all(np.isfinite(record.elf)):
+        raise RecordError(f"{path}: the ELF of {record.id} has NaN/inf values; not written")
     codes, rho = _codes(record.elf), np.asarray(record.rho, dtype=np.float32)
     meta = {"id": record.id, **record.meta, "fields_sha256": fields_sha256(codes, rho)}
     arrays = {**_au_arrays(record.structure, codes, rho),

@@ -21,7 +21,7 @@ import os
 from dataclasses import asdict
 from pathlib import Path
 
-from jobflow import Flow, job
+from jobflow import Flow, OnMissing, job
 
 from pymatgen_elfml.reference.build import candidate_to_dict, priority_order, run_one
 from pymatgen_elfml.reference.store import append_jsonl, read_jsonl
@@ -39,9 +39,11 @@ def collect_job(rows: list[dict], out: str) -> dict:
     """Append the structures' rows to the folder's manifest (or failures); returns the counts."""
     out = Path(out)
     known = {r["id"] for r in read_jsonl(out / "manifest.jsonl")}
-    counts = {"done": 0, "failed": 0}
+    counts = {"done": 0, "failed": 0, "lost": 0}
     for row in rows:
-        if "reason" in row:
+        if row is None:  # the job itself died (killed at the walltime, node lost): computed again next time
+            counts["lost"] += 1
+        elif "reason" in row:
             append_jsonl(out / "failures.jsonl", row)
             counts["failed"] += 1
         elif row["id"] not in known:
@@ -75,4 +77,5 @@ def reference_flow(candidates, out: str | os.PathLike, settings: ReferenceSettin
         jobs.append(j)
     collect = collect_job([j.output for j in jobs], str(out))
     collect.name = "collect manifest"
+    collect.config.on_missing_references = OnMissing.NONE  # a dead job must not lose the others' rows
     return Flow([*jobs, collect], output=collect.output, name=name)

@@ -208,8 +208,8 @@ def _train_epoch(model, loss_fn, optim, loader, config: TrainConfig, device, des
     return {**{k: v / max(seen, 1) for k, v in sums.items()}, "steps": seen}
 
 
-def _claim_run_folder(config: TrainConfig, out: Path) -> None:
-    """Check the run folder before anything is written to it (``--overwrite`` clears an old run).
+def _check_run_folder(config: TrainConfig, out: Path) -> bool:
+    """Check the run folder before anything is read or written; True if a new run starts there.
 
     Raises:
         RunFolderError: an existing run without --resume or --overwrite, or --resume with settings
@@ -221,14 +221,20 @@ def _claim_run_folder(config: TrainConfig, out: Path) -> None:
         if diff:
             listed = ", ".join(f"{k}: run {a!r}, now {b!r}" for k, (a, b) in sorted(diff.items()))
             raise RunFolderError(f"{out} was trained with other settings ({listed}); resume with the run's flags "
-                                 f"or start a new run folder")
-        return
-    if saved_path.is_file() or (out / "metrics.jsonl").is_file():
-        if not config.overwrite:
-            raise RunFolderError(f"{out} already holds a run: pass --resume to continue it or --overwrite to start over")
-        for name in ("metrics.jsonl", CHECKPOINT):
-            (out / name).unlink(missing_ok=True)
-        shutil.rmtree(out / "model", ignore_errors=True)
+                                 f"(e.g. --symm-input for runs made when it was the default) or start a new run folder")
+        return False
+    if (saved_path.is_file() or (out / "metrics.jsonl").is_file()) and not config.overwrite:
+        raise RunFolderError(f"{out} already holds a run: pass --resume to continue it or --overwrite to start over")
+    return True
+
+
+def _start_run_folder(config: TrainConfig, out: Path) -> None:
+    """A new run: clear an old one (``--overwrite``, checked by ``_check_run_folder``), write config.json."""
+    for name in ("metrics.jsonl", CHECKPOINT):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / "model", ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    config.save(out / "config.json")
 
 
 class RunFolderError(ValueError):
@@ -240,12 +246,10 @@ def run(config: TrainConfig) -> Path:
     rank, world = _distributed()
     device = resolve_device(config.device) if world == 1 else torch.device("cpu" if not torch.cuda.is_available() else f"cuda:{rank}")
     out = Path(config.out)
-    if rank == 0:
-        _claim_run_folder(config, out)
-    train_ds, val_ds = _datasets(config, rank)  # validated before the folder is written to
-    out.mkdir(parents=True, exist_ok=True)
-    if rank == 0 and not (config.resume and (out / "config.json").is_file()):
-        config.save(out / "config.json")
+    new_run = _check_run_folder(config, out)
+    train_ds, val_ds = _datasets(config, rank)  # the data is validated before the folder is touched
+    if rank == 0 and new_run:
+        _start_run_folder(config, out)
     ckpt = out / CHECKPOINT
     resuming = config.resume and ckpt.is_file()
     t_build = time.perf_counter()
