@@ -263,11 +263,12 @@ def au_encode(field: np.ndarray, au: np.ndarray, where: np.ndarray) -> tuple[np.
     """
     flat = np.asarray(field).reshape(-1)
     values = flat[au]
-    bits = flat.view(f"u{flat.itemsize}") if flat.dtype.kind == "f" else flat  # floats: -0.0 and NaN kept as they are
-    expanded = bits[au][where.reshape(-1)]
-    fix = np.flatnonzero(bits != expanded)
-    fixed = flat[fix] - flat[au][where.reshape(-1)][fix] if flat.dtype.kind in "iu" else flat[fix]
-    return values, np.diff(fix, prepend=0).astype(np.uint32), fixed
+    expanded = values[where.reshape(-1)]
+    if flat.dtype.kind == "f":  # compare bit patterns: -0.0 and NaN come back as they were
+        fix = np.flatnonzero(flat.view(f"u{flat.itemsize}") != expanded.view(f"u{flat.itemsize}"))
+        return values, np.diff(fix, prepend=0).astype(np.uint32), flat[fix]
+    fix = np.flatnonzero(flat != expanded)
+    return values, np.diff(fix, prepend=0).astype(np.uint32), flat[fix] - expanded[fix]
 
 
 def au_decode(values: np.ndarray, where: np.ndarray, fix_step: np.ndarray | None = None,

@@ -40,15 +40,17 @@ def test_missing_and_unreadable_files(tmp_path):
         load_cell(junk)
 
 
+def _half_written_then_disk_full(self, name, *args, **kwargs):
+    """Stand-in for pymatgen's writer: half a file, then the disk is full."""
+    with open(name, "w") as fh:
+        fh.write("half a file")
+    raise OSError("disk full")
+
+
 def test_write_atomic_leaves_nothing_on_failure(tmp_path, NiAl, monkeypatch):
     chg = DensityGenerator().sad(NiAl, spacing=0.3)
 
-    def broken(self, name, *args, **kwargs):
-        with open(name, "w") as fh:
-            fh.write("half a file")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(Chgcar, "write_file", broken)
+    monkeypatch.setattr(Chgcar, "write_file", _half_written_then_disk_full)
     with pytest.raises(OSError, match="disk full"):
         write_atomic(chg, tmp_path / "CHGCAR")
     assert list(tmp_path.iterdir()) == []
@@ -82,12 +84,7 @@ def test_returned_objects_write_atomically_with_the_users_umask(tmp_path, NiAl, 
 
     assert Elfcar.from_file(tmp_path / "ELFCAR.gz").data["total"].mean() == pytest.approx(0.25)
 
-    def broken(self, name, *args, **kwargs):
-        with open(name, "w") as fh:
-            fh.write("half a file")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(VolumetricData, "write_file", broken)
+    monkeypatch.setattr(VolumetricData, "write_file", _half_written_then_disk_full)
     with pytest.raises(OSError, match="disk full"):
         elfcar.write_file(tmp_path / "ELFCAR2")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ELFCAR", "ELFCAR.gz"]

@@ -64,7 +64,7 @@ def check_grid_scale(metas: list[dict], native_spacing: float, sad_sigma: float,
     Raises:
         ValueError: naming how many triplets differ, an example stem, their values and the model's.
     """
-    problems = []
+    problems, scales = [], [(m.get("stem", "?"), *grid_scale(m)) for m in metas]
     for label, bad in (
         (f"SAD smoothing != the model's sad_sigma {sad_sigma:.3f} A",
          lambda sp, sg: abs(sg - sad_sigma) > tol * sad_sigma),
@@ -72,7 +72,7 @@ def check_grid_scale(metas: list[dict], native_spacing: float, sad_sigma: float,
          lambda sp, sg: sp > native_spacing * (1 + tol)),
         (f"voxels finer than half the native_spacing {native_spacing:.3f} A",
          lambda sp, sg: sp < 0.5 * native_spacing)):
-        hits = [(m.get("stem", "?"), *grid_scale(m)) for m in metas if bad(*grid_scale(m))]
+        hits = [(stem, sp, sg) for stem, sp, sg in scales if bad(sp, sg)]
         if hits:
             stem, sp, sg = hits[0]
             problems.append(f"{len(hits)} with {label} (e.g. {stem}: spacing {sp:.3f} A, smoothing {sg:.3f} A)")

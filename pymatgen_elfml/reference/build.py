@@ -231,14 +231,13 @@ def migrate(folder: str | os.PathLike, progress: bool = True) -> dict:
     for row in tqdm(rows, desc="migrate", unit="record", disable=not progress):
         path = folder / row["file"]
         if record_format(path) == 1:
-            row["sha256"] = migrate_record(path, row["sha256"])
+            row["sha256"], row["fields_sha256"] = migrate_record(path, row["sha256"])
             counts["migrated"] += 1
         else:
-            rec = read_record(path)
-            if row["sha256"] != sha256_file(path) and rec.meta.get("migrated_from_sha256") != row["sha256"]:
+            rec, digest = read_record(path), sha256_file(path)
+            if row["sha256"] != digest and rec.meta.get("migrated_from_sha256") != row["sha256"]:
                 raise RecordError(f"record {path} matches neither its manifest checksum nor a migration of it")
-            row["sha256"] = sha256_file(path)
+            row["sha256"], row["fields_sha256"] = digest, rec.meta["fields_sha256"]
             counts["already"] += 1
-        row["fields_sha256"] = read_record(path, row["sha256"]).meta["fields_sha256"]
     write_text_atomic(folder / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
     return counts

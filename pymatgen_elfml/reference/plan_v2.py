@@ -28,7 +28,8 @@ import numpy as np
 from pymatgen.core import Lattice, Structure
 
 from pymatgen_elfml.reference import structures as v1
-from pymatgen_elfml.reference.structures import Candidate, _candidate, metallic_radius, prototype_structure
+from pymatgen_elfml.reference.structures import (Candidate, _candidate, at_random_v0, distinct_draws, formula_name,
+                                                 metallic_radius, prototype_structure, scaled)
 
 TEMPLATE_RATIOS = (0.75, 0.65, 0.55, 0.45, 0.35)
 V2_RATIOS = (1.0, 0.8, 0.6)
@@ -93,15 +94,6 @@ def _prototype_v2(prototype: str, species: Sequence[str]) -> Structure:
     return prototype_structure(prototype, [a, b])
 
 
-def _scaled(structure: Structure, ratio: float) -> Structure:
-    return Structure(structure.lattice.scale(ratio * structure.volume), structure.species, structure.frac_coords)
-
-
-def _named(structure: Structure, order: Sequence[str]) -> str:
-    comp = structure.composition.reduced_composition
-    return "".join(f"{el}{int(comp[el]) if comp[el] > 1 else ''}" for el in dict.fromkeys(order))
-
-
 def template_set(metals: Sequence[str] = TEMPLATE_METALS, ratios: Sequence[float] = TEMPLATE_RATIOS) -> list[Candidate]:
     """Superhydride metal sublattices: fcc/bcc/hcp per metal, A15 for a few, two-metal B1/B2/C1.
 
@@ -113,16 +105,16 @@ def template_set(metals: Sequence[str] = TEMPLATE_METALS, ratios: Sequence[float
     for el in metals:
         for proto in ("fcc", "bcc", "hcp"):
             base = prototype_structure(proto, [el])
-            out += [_candidate(f"tmpl-{el}-{proto}-v{r:.2f}", "template", proto, r, _scaled(base, r)) for r in ratios]
+            out += [_candidate(f"tmpl-{el}-{proto}-v{r:.2f}", "template", proto, r, scaled(base, r)) for r in ratios]
         if el in A15_TEMPLATE_METALS:
             base = prototype_structure("A15", [el, el])
-            out += [_candidate(f"tmpl-{el}-A15-v{r:.2f}", "template", "A15", r, _scaled(base, r)) for r in ratios[::2]]
+            out += [_candidate(f"tmpl-{el}-A15-v{r:.2f}", "template", "A15", r, scaled(base, r)) for r in ratios[::2]]
     for pair in TEMPLATE_PAIRS:
         a, b = pair.split("-")
         for proto in ("B1", "B2", "C1"):
             base = _prototype_v2(proto, [a, b])
-            name = _named(base, [a, b])
-            out += [_candidate(f"tmpl-{name}-{proto}-v{r:.2f}", "template", proto, r, _scaled(base, r)) for r in ratios]
+            name = formula_name(base, [a, b])
+            out += [_candidate(f"tmpl-{name}-{proto}-v{r:.2f}", "template", proto, r, scaled(base, r)) for r in ratios]
     return out
 
 
@@ -133,8 +125,8 @@ def intermetallic_set(compounds: dict[str, Sequence[str]] = INTERMETALLICS, rati
         for system in systems:
             species = system.split("-")
             base = _prototype_v2(proto, species)
-            name = _named(base, species)
-            out += [_candidate(f"imet-{name}-{proto}-v{r:.2f}", "intermetallic", proto, r, _scaled(base, r)) for r in ratios]
+            name = formula_name(base, species)
+            out += [_candidate(f"imet-{name}-{proto}-v{r:.2f}", "intermetallic", proto, r, scaled(base, r)) for r in ratios]
     return out
 
 
@@ -163,13 +155,7 @@ def _pyxtal_structure(elements: Sequence[str], min_atoms: int, max_atoms: int, r
     prim = crystal.to_pymatgen().get_primitive_structure(tolerance=0.05)
     if not min_atoms <= len(prim) <= max_atoms:
         return None
-    names = [site.specie.symbol for site in prim]
-    prim = Structure(prim.lattice.scale(v1._packing_volume(names, v1.RANDOM_PACKING)), names, prim.frac_coords)
-    radii = np.array([metallic_radius(s) for s in names])
-    i, j, _, dist = prim.get_neighbor_list(2.0 * v1.MIN_DISTANCE_FACTOR * radii.max(), exclude_self=True)
-    if np.any(dist < v1.MIN_DISTANCE_FACTOR * (radii[i] + radii[j]) - 1e-9):
-        return None
-    return prim
+    return at_random_v0(prim)
 
 
 def random_large_set(n: int, seed: int = 0, elements: Sequence[str] = ALL_METALS, ratios: Sequence[float] = V2_RATIOS,
@@ -186,25 +172,13 @@ def random_large_set(n: int, seed: int = 0, elements: Sequence[str] = ALL_METALS
         Candidates ``rnd12-sg{number}-{formula}-seed{seed}-{i:03d}-v{ratio:.2f}``, family
         ``"random-large"``.
     """
-    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
-
-    out, seen = [], set()
-    for i in range(n):
-        rng = np.random.default_rng([seed, 12, i])
-        for _ in range(max_tries):
-            s = _pyxtal_structure(elements, min_atoms, max_atoms, rng)
-            if s is None:
-                continue
-            key = (s.composition.formula, SpacegroupAnalyzer(s, symprec=1e-3).get_space_group_number(),
-                   tuple(np.round(s.lattice.abc, 3)))
-            if key not in seen:
-                break
-        else:
-            raise RuntimeError(f"no acceptable pyxtal structure after {max_tries} tries (sample {i})")
-        seen.add(key)
+    out = []
+    draws = distinct_draws(n, lambda i: np.random.default_rng([seed, 12, i]),
+                           lambda rng: _pyxtal_structure(elements, min_atoms, max_atoms, rng), max_tries, "pyxtal")
+    for i, s, sg in draws:
         name = s.composition.formula.replace(" ", "")
-        out += [_candidate(f"rnd12-sg{key[1]}-{name}-seed{seed}-{i:03d}-v{r:.2f}", "random-large", "random", r,
-                           _scaled(s, r)) for r in ratios]
+        out += [_candidate(f"rnd12-sg{sg}-{name}-seed{seed}-{i:03d}-v{r:.2f}", "random-large", "random", r, scaled(s, r))
+                for r in ratios]
     return out
 
 

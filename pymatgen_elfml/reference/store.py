@@ -151,14 +151,14 @@ def record_format(path: str | os.PathLike) -> int:
         raise RecordError(f"record {path} is unreadable: {exc}") from exc
 
 
-def migrate_record(path: str | os.PathLike, sha256: str | None = None) -> str:
+def migrate_record(path: str | os.PathLike, sha256: str | None = None) -> tuple[str, dict[str, str]]:
     """Rewrite a format-1 record in format 2 in place, checking the reconstruction bit for bit.
 
     The new record's meta keeps ``migrated_from_sha256`` (the old file's sha256) and
     ``fields_sha256`` (the full-grid fields before migration).
 
     Returns:
-        the new file's sha256.
+        the new file's sha256 and the ``fields_sha256`` of the fields (before = after).
 
     Raises:
         RecordError: unreadable input, or a migrated file that does not reconstruct the original.
@@ -175,7 +175,7 @@ def migrate_record(path: str | os.PathLike, sha256: str | None = None) -> str:
         staged.unlink()
         raise RecordError(f"migration of {path} does not reconstruct the original fields")
     os.replace(staged, path)
-    return sha256_file(path)
+    return sha256_file(path), hashes
 
 
 def read_jsonl(path: Path) -> list[dict]:

@@ -260,9 +260,7 @@ def binary_set(
         for proto in prototypes:
             for r in volume_ratios:
                 s = prototype_structure(proto, [a, b], r)
-                comp = s.composition.reduced_composition
-                name = "".join(f"{el}{int(comp[el]) if comp[el] > 1 else ''}" for el in (a, b))
-                out.append(_candidate(f"bin-{name}-{proto}-v{r:.2f}", "binary", proto, r, s))
+                out.append(_candidate(f"bin-{formula_name(s, (a, b))}-{proto}-v{r:.2f}", "binary", proto, r, s))
     return out
 
 
@@ -335,6 +333,11 @@ def _random_structure(elements: Sequence[str], max_atoms: int, rng: np.random.Ge
     prim = conv.get_primitive_structure(tolerance=0.05)
     if len(prim) > max_atoms or (len(prim) == 1 and _WYCKOFF[sg][0] == "cubic"):
         return None  # too large, or a cubic Bravais lattice the elemental set already has
+    return at_random_v0(prim)
+
+
+def at_random_v0(prim: Structure) -> Structure | None:
+    """A random cell rescaled to V0 = sum 4/3 pi r^3 / 0.68, or None if any d_ij < 0.8 (r_i + r_j) there."""
     symbols = [site.specie.symbol for site in prim]
     prim = Structure(prim.lattice.scale(_packing_volume(symbols, RANDOM_PACKING)), symbols, prim.frac_coords)
     radii = np.array([metallic_radius(s) for s in symbols])
@@ -342,6 +345,42 @@ def _random_structure(elements: Sequence[str], max_atoms: int, rng: np.random.Ge
     if np.any(dist < MIN_DISTANCE_FACTOR * (radii[i] + radii[j]) - 1e-9):
         return None
     return prim
+
+
+def distinct_draws(n: int, rng_for, draw, max_tries: int, what: str) -> list[tuple[int, Structure, int]]:
+    """``n`` samples ``(i, structure, space group)``, sample ``i`` drawn from ``rng_for(i)`` by ``draw(rng)``
+    (None: rejected) until it differs from every earlier one in formula, space group and lattice.
+
+    Raises:
+        RuntimeError: no acceptable new structure after ``max_tries`` draws.
+    """
+    out, seen = [], set()
+    for i in range(n):
+        rng = rng_for(i)
+        for _ in range(max_tries):
+            s = draw(rng)
+            if s is None:
+                continue
+            sga = SpacegroupAnalyzer(s, symprec=1e-3)
+            key = (s.composition.formula, sga.get_space_group_number(), tuple(np.round(s.lattice.abc, 3)))
+            if key not in seen:
+                break
+        else:
+            raise RuntimeError(f"no acceptable {what} structure after {max_tries} tries (sample {i})")
+        seen.add(key)
+        out.append((i, s, key[1]))
+    return out
+
+
+def scaled(structure: Structure, ratio: float) -> Structure:
+    """The cell at ``ratio`` times its volume, fractional coordinates fixed."""
+    return Structure(structure.lattice.scale(ratio * structure.volume), structure.species, structure.frac_coords)
+
+
+def formula_name(structure: Structure, order: Sequence[str]) -> str:
+    """Reduced formula with the elements in ``order`` and counts of 1 omitted, e.g. ``Ni3Al``, ``Cu2MnAl``."""
+    comp = structure.composition.reduced_composition
+    return "".join(f"{el}{int(comp[el]) if comp[el] > 1 else ''}" for el in dict.fromkeys(order))
 
 
 def random_set(
@@ -374,25 +413,13 @@ def random_set(
     """
     if not 1 <= max_atoms <= MAX_ATOMS:
         raise ValueError(f"max_atoms must be in 1..{MAX_ATOMS}, got {max_atoms}")
-    out, seen = [], set()
-    for i in range(n):
-        rng = np.random.default_rng([seed, i])
-        for _ in range(max_tries):
-            s = _random_structure(list(elements), max_atoms, rng)
-            if s is None:
-                continue
-            sga = SpacegroupAnalyzer(s, symprec=1e-3)
-            key = (s.composition.formula, sga.get_space_group_number(), tuple(np.round(s.lattice.abc, 3)))
-            if key not in seen:
-                break
-        else:
-            raise RuntimeError(f"no acceptable random structure after {max_tries} tries (sample {i})")
-        seen.add(key)
+    out = []
+    draws = distinct_draws(n, lambda i: np.random.default_rng([seed, i]),
+                           lambda rng: _random_structure(list(elements), max_atoms, rng), max_tries, "random")
+    for i, s, sg in draws:
         name = s.composition.formula.replace(" ", "")
-        for r in volume_ratios:
-            cell = Structure(s.lattice.scale(r * s.volume), s.species, s.frac_coords)
-            cid = f"rand-sg{key[1]}-{name}-seed{seed}-{i:03d}-v{r:.2f}"
-            out.append(_candidate(cid, "random", "random", r, cell))
+        out += [_candidate(f"rand-sg{sg}-{name}-seed{seed}-{i:03d}-v{r:.2f}", "random", "random", r, scaled(s, r))
+                for r in volume_ratios]
     return out
 
 
