@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Iterator
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -15,10 +15,34 @@ from tqdm.auto import tqdm
 
 from pymatgen_elfml import io, pretrained, symmetry
 from pymatgen_elfml.features import sad_features
-from pymatgen_elfml.grid import check_spacing, grid_shape, resample_periodic
-from pymatgen_elfml.inference import InferenceSettings, check_memory, predict_grid, resolve_device
+from pymatgen_elfml.grid import check_spacing, grid_shape
+from pymatgen_elfml.inference import (InferenceSettings, check_memory, float32_only, predict_cells, predict_grid,
+                                      resolve_device, runs_whole)
 from pymatgen_elfml.nn import PeriodicUNet3D
+from pymatgen_elfml.primitive import Reduction, map_to_cell, reduce_to_primitive
 from pymatgen_elfml.sad import sad_density
+
+
+@dataclass
+class _Job:
+    """One structure on its way through ``ElfPredictor``: what ``_prepare`` computed for ``_run``/``_finish``.
+
+    Attributes:
+        structure: as given; reduction: its primitive cell; ops: the given cell's operators;
+        out_shape: output grid of the given cell; inputs: (C, p0, p1, p2) float32 network inputs on the
+        primitive grid; pool_ops: the primitive cell's operators for symmetry pooling (None: the model
+        does not pool); where: (p0, p1, p2) orbit index of every primitive grid point
+        (``symmetry.asymmetric_unit``); local: (p0, p1, p2) per-voxel logits or None.
+    """
+
+    structure: Any
+    reduction: Reduction
+    ops: symmetry.SeitzOps
+    out_shape: tuple[int, int, int]
+    inputs: np.ndarray
+    pool_ops: symmetry.SeitzOps | None
+    where: np.ndarray
+    local: np.ndarray | None
 
 
 class OutOfDomainWarning(UserWarning):
@@ -41,6 +65,8 @@ class ElfPredictor:
     def __init__(self, net: PeriodicUNet3D, spec: pretrained.ModelSpec, device: str | torch.device = "auto",
                  settings: InferenceSettings | None = None):
         self.device = resolve_device(device)
+        if self.device.type == "mps":
+            net = float32_only(net)
         self.net = net.to(self.device).eval()
         self.spec = spec
         self.settings = settings or InferenceSettings(patch_size=spec.patch_size, halo=spec.halo)
@@ -63,12 +89,15 @@ class ElfPredictor:
         return pretrained.save_model(self.net, self.spec, path)
 
     def predict(self, structure: Any, grid: tuple[int, int, int] | None = None, spacing: float | None = None,
-                symmetrize: bool = True) -> Elfcar:
+                symmetrize: bool = True, precision: str | None = None) -> Elfcar:
         """ELF of one structure.
 
-        The network always runs at the model's native spacing on a symmetry-commensurate
-        grid; ``grid`` (an explicit shape, e.g. an existing CHGCAR's) or ``spacing``
-        (Angstrom) choose the grid the result is resampled onto (periodic cubic spline).
+        The network runs on the structure's primitive cell (``primitive.reduce_to_primitive``) at the
+        model's native spacing on a symmetry-commensurate grid, so a supercell or a conventional cell
+        costs what its primitive cell costs and gets the same answer; the result is then sampled at the
+        points of the output grid of the cell as given (exact copies where the grids are commensurate,
+        a periodic cubic spline otherwise). ``grid`` (an explicit shape, e.g. an existing CHGCAR's) or
+        ``spacing`` (Angstrom) choose that output grid; by default it has the native spacing.
 
         Args:
             structure: pymatgen ``Structure``, ``ase.Atoms`` or a structure file path.
@@ -76,31 +105,74 @@ class ElfPredictor:
             spacing: output grid spacing in Angstrom (ignored when ``grid`` is given).
             symmetrize: average the output exactly over the operators that map the grid onto
                 itself (all of them unless the cell's origin gives some irrational translations).
+            precision: "auto", "fp32" or "bf16" for this call (default: the predictor's settings).
 
         Returns:
             ``Elfcar`` with one block ("total"), values in [0, 1].
         """
+        settings = self.settings if precision is None else replace(self.settings, precision=precision)
+        job = self._prepare(structure, grid, spacing)
+        return self._finish(job, self._run([job], settings)[0], symmetrize)
+
+    def _prepare(self, structure: Any, grid, spacing) -> _Job:
+        """Everything before the network: validation, symmetry, primitive cell, grids, inputs."""
         structure, cell = io.load_cell(structure)
         self._warn_outside_training(structure)
         ops = symmetry.seitz_ops(cell)
         out_shape = self._output_shape(cell, ops, grid, spacing)
-        native = grid_shape(cell.lattice, self.spec.native_spacing, ops, self.spec.arch.size_multiple)
+        reduction = reduce_to_primitive(cell, ops)
+        prim = reduction.primitive
+        prim_ops = symmetry.seitz_ops(prim)
+        native = grid_shape(prim.lattice, self.spec.native_spacing, prim_ops, self.spec.arch.size_multiple)
         check_memory(native, self.settings)
         check_memory(out_shape, self.settings)
-        sad = sad_density(cell.lattice, cell.frac, cell.numbers, native, self.spec.sad_sigma)
-        if self.spec.arch.inputs != "log_sad":
-            sad = sad_features(sad, cell.lattice, cell.frac, self.spec.arch.inputs)
+        sad = sad_density(prim.lattice, prim.frac, prim.numbers, native, self.spec.sad_sigma)
+        inputs = sad[None] if self.spec.arch.inputs == "log_sad" else sad_features(sad, prim.lattice, prim.frac, self.spec.arch.inputs)
+        grid_ops = symmetry.commensurate_ops(native, prim_ops)
+        where = symmetry.asymmetric_unit(native, grid_ops)[1]
         pooling = self.spec.arch.symm_input or self.spec.arch.symm_stages
-        elf = predict_grid(self.net, sad, ops if pooling else None, self.settings, self.device)
+        return _Job(structure, reduction, ops, out_shape, inputs.astype(np.float32), prim_ops if pooling else None,
+                    where, self._local_logits(inputs, where))
+
+    def _local_logits(self, inputs: np.ndarray, where: np.ndarray) -> np.ndarray | None:
+        """The network's per-voxel branch (forest / MLP / semilocal logit), evaluated once per orbit of
+        grid points: its inputs are space-group invariant, so the other points of an orbit repeat it."""
+        cfg = self.spec.arch
+        if not (cfg.pointwise_trees or cfg.pointwise_hidden or cfg.logit_residual):
+            return None
+        au = np.unique(where.reshape(-1), return_index=True)[1]
+        x = torch.as_tensor(inputs.reshape(len(inputs), -1)[:, au][None, :, :, None, None], device=self.device)
+        with torch.inference_mode():
+            logits = self.net.local_logits(x).float().cpu().numpy().reshape(-1)
+        return logits[where]
+
+    def _run(self, jobs: list[_Job], settings: InferenceSettings) -> list[np.ndarray]:
+        """Network outputs of prepared jobs: whole cells batched by grid shape, large cells in patches."""
+        mult = self.spec.arch.size_multiple
+        whole = [i for i, j in enumerate(jobs) if runs_whole(j.inputs.shape[1:], settings, mult)]
+        out: list[np.ndarray | None] = [None] * len(jobs)
+        fields = predict_cells(self.net, [jobs[i].inputs for i in whole], [jobs[i].pool_ops for i in whole],
+                               [jobs[i].local for i in whole], settings, self.device)
+        for i, field in zip(whole, fields):
+            out[i] = field
+        for i, job in enumerate(jobs):
+            if out[i] is None:
+                out[i] = predict_grid(self.net, job.inputs, job.pool_ops, settings, self.device, job.local)
+        return out
+
+    def _finish(self, job: _Job, elf: np.ndarray, symmetrize: bool) -> Elfcar:
+        """Symmetrize on the primitive grid, map onto the output grid of the cell as given, wrap."""
         if not np.all(np.isfinite(elf)):
             raise RuntimeError("the network produced NaN/inf values: the weights are probably corrupted")
         if symmetrize:
-            elf = symmetry.symmetrize(elf, symmetry.commensurate_ops(native, ops))
-        if out_shape != native:
-            elf = np.clip(resample_periodic(elf, out_shape, order=3), 0.0, 1.0)
-            if symmetrize:
-                elf = symmetry.symmetrize(elf, symmetry.commensurate_ops(out_shape, ops))
-        return io.to_elfcar(structure, elf)
+            elf = symmetry.orbit_mean(elf, job.where)
+        m = job.reduction.supercell
+        if elf.shape != job.out_shape or not np.array_equal(m, np.eye(3, dtype=int)):
+            elf = np.clip(map_to_cell(elf, m, job.out_shape), 0.0, 1.0)
+            if symmetrize:  # exact on translations already; one operator per rotation does the rest
+                cosets = symmetry.translation_cosets(symmetry.commensurate_ops(job.out_shape, job.ops))
+                elf = symmetry.symmetrize(elf, cosets)
+        return io.to_elfcar(job.structure, elf)
 
     def _warn_outside_training(self, structure) -> None:
         """``OutOfDomainWarning`` naming the elements absent from the model's training set (if recorded)."""
@@ -121,22 +193,54 @@ class ElfPredictor:
         return grid_shape(cell.lattice, spacing or self.spec.native_spacing, ops, self.spec.arch.size_multiple)
 
     def predict_many(self, structures: Iterable[Any], progress: bool = True, errors: str = "raise",
-                     **kwargs: Any) -> Iterator[Elfcar | Exception]:
+                     batch_size: int | None = None, **kwargs: Any) -> Iterator[Elfcar | Exception]:
         """Predict lazily over many structures with a tqdm progress bar; kwargs go to ``predict``.
 
         Args:
             errors: "raise" stops at the first structure that cannot be predicted; "skip" yields
                 the exception (``StructureError``, ``ValueError``, ``MemoryError``, ...) in its place
                 and goes on, so results stay aligned with the inputs.
+            batch_size: structures prepared together; those whose primitive grids have the same shape go
+                through the network in one forward pass (default: the settings' ``batch_size``).
         """
         if errors not in ("raise", "skip"):
             raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
+        symmetrize = kwargs.pop("symmetrize", True)
+        precision = kwargs.pop("precision", None)
+        settings = replace(self.settings, **({"batch_size": batch_size} if batch_size else {}),
+                           **({"precision": precision} if precision else {}))
         items = structures if isinstance(structures, (list, tuple)) else list(structures)
-        for item in tqdm(items, desc="ELF", unit="structure", disable=not progress):
-            try:
-                yield self.predict(item, **kwargs)
-            except (ValueError, FileNotFoundError, MemoryError, RuntimeError) as exc:
-                if errors == "raise":
-                    raise
-                yield exc
+        bar = tqdm(total=len(items), desc="ELF", unit="structure", disable=not progress)
+        for b0 in range(0, len(items), settings.batch_size):
+            for result in self._predict_batch(items[b0 : b0 + settings.batch_size], settings, symmetrize, kwargs):
+                if isinstance(result, Exception) and errors == "raise":
+                    raise result
+                bar.update()
+                yield result
+        bar.close()
 
+    def _predict_batch(self, items: list, settings: InferenceSettings, symmetrize: bool, kwargs) -> list:
+        """Results (``Elfcar`` or the exception) of a few structures, their network passes batched."""
+        jobs = [_attempt(self._prepare, item, kwargs.get("grid"), kwargs.get("spacing")) for item in items]
+        ready = [j for j in jobs if not isinstance(j, Exception)]
+        try:
+            fields = self._run(ready, settings)
+        except _EXPECTED:  # find out which structure it was: one at a time
+            fields = [_attempt(lambda j: self._run([j], settings)[0], j) for j in ready]
+        done = iter(fields)
+        out = []
+        for job in jobs:
+            field = job if isinstance(job, Exception) else next(done)
+            out.append(field if isinstance(field, Exception) else _attempt(self._finish, job, field, symmetrize))
+        return out
+
+
+_EXPECTED = (ValueError, FileNotFoundError, MemoryError, RuntimeError)
+
+
+def _attempt(fn, *args):
+    """``fn(*args)``, or the exception it raised if it is one a bad structure can cause."""
+    try:
+        return fn(*args)
+    except _EXPECTED as exc:
+        return exc

@@ -279,3 +279,32 @@ def au_decode(values: np.ndarray, where: np.ndarray, fix_step: np.ndarray | None
         flat, fix = out.reshape(-1), np.cumsum(np.asarray(fix_step, dtype=np.int64))
         flat[fix] = flat[fix] + fix_values if out.dtype.kind in "iu" else fix_values
     return out
+
+
+def translation_cosets(ops: SeitzOps) -> SeitzOps:
+    """One operator per distinct rotation: representatives of the cosets of the pure translations.
+
+    For a field that is already invariant under the group's pure translations (a field tiled from
+    the primitive cell), ``symmetrize`` over these equals ``symmetrize`` over all of ``ops``:
+    f(g t m) = f(g t g^-1 g m) = f(g m), as g t g^-1 is again a pure translation. A 108-atom
+    supercell of fcc has 5,184 operators and 48 cosets.
+    """
+    _, first = np.unique(ops.rotations.reshape(len(ops), 9), axis=0, return_index=True)
+    first = np.sort(first)
+    return SeitzOps(ops.rotations[first], ops.translations[first])
+
+
+def orbit_mean(field: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """``symmetrize`` through precomputed orbits: every point gets the mean of its orbit.
+
+    (1/|G|) sum_g f(g m) is the orbit mean, since g -> g m hits every point of the orbit equally often.
+
+    Args:
+        field: (n0, n1, n2) array; where: the same-shape orbit index of ``asymmetric_unit``.
+
+    Returns:
+        (n0, n1, n2) float64.
+    """
+    flat = where.reshape(-1)
+    sums = np.bincount(flat, weights=np.asarray(field, dtype=float).reshape(-1))
+    return (sums / np.bincount(flat))[where]

@@ -37,21 +37,13 @@ def test_symmetrize_false_keeps_the_raw_output(tiny_predictor, Mg2):
     assert raw.shape == _elf(tiny_predictor, Mg2).shape
 
 
-PATCH_WRAP = pytest.mark.xfail(
-    strict=True,
-    reason="patch mode: the unit cell and the supercell are cut into different patches, and GroupNorm "
-    "statistics depend on each patch's content (max difference 0.005 with the tiny random net; it was 0.06 "
-    "before patches smaller than the cell stopped pooling over wrapped operator images)",
-)
-
-
 @pytest.mark.parametrize(
     "mode,fixture",
     [
         ("whole", "Ni2_orthorhombic"),
         ("whole", "CuZn3_triclinic"),
         ("patches", "CuZn3_triclinic"),  # P1, and 16 voxels = one patch edge along a
-        pytest.param("patches", "Ni2_orthorhombic", marks=PATCH_WRAP),
+        ("patches", "Ni2_orthorhombic"),  # both are predicted on the same primitive cell
     ],
 )
 def test_unit_cell_vs_supercell(mode, fixture, tiny_model_dir, request):

@@ -27,7 +27,14 @@ from torch import nn
 
 
 class SymmAvg3D(nn.Module):
-    """Symmetry pooling over per-item Seitz operators (no parameters)."""
+    """Symmetry pooling over per-item Seitz operators (no parameters).
+
+    Attributes:
+        geometry_dtype: dtype of the sampling-grid arithmetic: float64 (default), float32 on backends
+            without float64 (``inference.float32_only``); samples then land within ~1e-5 voxel of grid points.
+    """
+
+    geometry_dtype = torch.float64
 
     def forward(
         self,
@@ -51,14 +58,15 @@ class SymmAvg3D(nn.Module):
         if ops.shape[:2] != mask.shape or ops.shape[0] != b or extent.shape != (b, 3):
             raise ValueError(f"ops {tuple(ops.shape)}, mask {tuple(mask.shape)}, extent {tuple(extent.shape)} do not match batch {b}")
         padded = F.pad(x, (0, 1, 0, 1, 0, 1), mode="circular")
-        zeta = _base_grid(d, h, w, x.device)  # (d*h*w, 3), float64
-        s = extent.to(torch.float64)
-        eye = torch.eye(3, dtype=torch.float64, device=x.device)
+        real = self.geometry_dtype
+        zeta = _base_grid(d, h, w, x.device, real)  # (d*h*w, 3)
+        s = extent.to(real)
+        eye = torch.eye(3, dtype=real, device=x.device)
         valid = (mask > 0)[..., None, None]
-        rot_inv = torch.linalg.inv(torch.where(valid, ops[:, :, :3, :3].to(torch.float64), eye))  # (B, R, 3, 3)
+        rot_inv = torch.linalg.inv(torch.where(valid, ops[:, :, :3, :3].to(real), eye))  # (B, R, 3, 3)
         # M = S^-1 R^-1 S, b = S^-1 R^-1 t'
         m = rot_inv * s[:, None, None, :] / s[:, None, :, None]
-        shift = torch.einsum("brij,brj->bri", rot_inv, ops[:, :, :3, 3].to(torch.float64)) / s[:, None, :]
+        shift = torch.einsum("brij,brj->bri", rot_inv, ops[:, :, :3, 3].to(real)) / s[:, None, :]
         weights = mask.to(x.dtype)
         out = torch.zeros_like(x)
         for r in range(ops.shape[1]):
@@ -71,6 +79,6 @@ class SymmAvg3D(nn.Module):
         return out / weights.sum(dim=1).clamp(min=1).view(b, 1, 1, 1, 1)
 
 
-def _base_grid(d: int, h: int, w: int, device: torch.device) -> torch.Tensor:
-    axes = [torch.arange(n, dtype=torch.float64, device=device) / n for n in (d, h, w)]
+def _base_grid(d: int, h: int, w: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    axes = [torch.arange(n, dtype=dtype, device=device) / n for n in (d, h, w)]
     return torch.stack(torch.meshgrid(*axes, indexing="ij"), dim=-1).reshape(-1, 3)

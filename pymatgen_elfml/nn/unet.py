@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import asdict, dataclass
 
 import torch
@@ -184,9 +185,17 @@ class PeriodicUNet3D(nn.Module):
         x = skips.pop()
         for up in self.ups:
             x = symm(up(x, skips.pop()), self.config.symm_stages)
-        logits = x
-        for layer in list(self.head)[:-1]:  # the head without its final sigmoid
-            logits = layer(logits)
-        if self.config.logit_residual or self.config.pointwise_hidden or self.config.pointwise_trees:
-            logits = logits + (self.local_logits(sad) if local is None else local).to(logits.dtype)
-        return self.head[-1](logits)
+        with _float32(x.device.type):  # the output head runs in its weights' dtype under any autocast
+            logits = x.to(self.head[0].conv.weight.dtype)
+            for layer in list(self.head)[:-1]:  # the head without its final sigmoid
+                logits = layer(logits)
+            if self.config.logit_residual or self.config.pointwise_hidden or self.config.pointwise_trees:
+                logits = logits + (self.local_logits(sad) if local is None else local).to(logits.dtype)
+            return self.head[-1](logits)
+
+
+def _float32(device_type: str):
+    """Autocast switched off (CPU and CUDA; other backends have no autocast to switch off)."""
+    if device_type in ("cpu", "cuda"):
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()
