@@ -19,7 +19,7 @@ from pymatgen_elfml.grid import check_spacing, grid_shape
 from pymatgen_elfml.inference import (InferenceSettings, check_memory, float32_only, predict_cells, predict_grid,
                                       resolve_device, runs_whole)
 from pymatgen_elfml.nn import PeriodicUNet3D
-from pymatgen_elfml.primitive import Reduction, map_to_cell, reduce_to_primitive
+from pymatgen_elfml.primitive import Reduction, copies_exactly, map_to_cell, reduce_to_primitive
 from pymatgen_elfml.sad import sad_density
 
 
@@ -166,10 +166,11 @@ class ElfPredictor:
             raise RuntimeError("the network produced NaN/inf values: the weights are probably corrupted")
         if symmetrize:
             elf = symmetry.orbit_mean(elf, job.where)
-        m = job.reduction.supercell
-        if elf.shape != job.out_shape or not np.array_equal(m, np.eye(3, dtype=int)):
+        m, native = job.reduction.supercell, elf.shape
+        if native != job.out_shape or not np.array_equal(m, np.eye(3, dtype=int)):
             elf = np.clip(map_to_cell(elf, m, job.out_shape), 0.0, 1.0)
-            if symmetrize:  # exact on translations already; one operator per rotation does the rest
+            if symmetrize and not copies_exactly(m, native, job.out_shape):
+                # spline values: exact on pure translations already, one operator per rotation does the rest
                 cosets = symmetry.translation_cosets(symmetry.commensurate_ops(job.out_shape, job.ops))
                 elf = symmetry.symmetrize(elf, cosets)
         return io.to_elfcar(job.structure, elf)

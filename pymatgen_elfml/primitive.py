@@ -147,6 +147,18 @@ def _first_of_each_site(frac: np.ndarray, lattice: np.ndarray, tol: float) -> np
     return np.array(keep, dtype=int)
 
 
+def _index_map(supercell: np.ndarray, primitive_shape, shape) -> np.ndarray:
+    """(3, 3) K with primitive grid index = output grid index @ K; K_ij = M_ij p_j / n_i."""
+    return np.asarray(supercell, float) * np.asarray(primitive_shape, float)[None, :] / np.asarray(shape, float)[:, None]
+
+
+def copies_exactly(supercell: np.ndarray, primitive_shape, shape) -> bool:
+    """True when every output grid point is a point of the primitive grid (``map_to_cell`` copies values;
+    a symmetric field then stays exactly symmetric)."""
+    k = _index_map(supercell, primitive_shape, shape)
+    return bool(np.abs(k - np.rint(k)).max() < 1e-9)
+
+
 def map_to_cell(field: np.ndarray, supercell: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """Sample a field of the primitive cell at every point of the input cell's grid.
 
@@ -163,17 +175,15 @@ def map_to_cell(field: np.ndarray, supercell: np.ndarray, shape: tuple[int, int,
         (n0, n1, n2) float64.
     """
     field = np.asarray(field, dtype=float)
-    # index-space map: primitive index = output index @ K, K_ij = M_ij p_j / n_i
-    k = np.asarray(supercell, float) * np.asarray(field.shape, float)[None, :] / np.asarray(shape, float)[:, None]
-    exact = np.abs(k - np.rint(k)).max() < 1e-9
+    k = _index_map(supercell, field.shape, shape)
+    exact = copies_exactly(supercell, field.shape, shape)
     coeffs = field if exact else ndimage.spline_filter(field, order=3, mode="grid-wrap")
     out = np.empty(shape)
     rows = max(1, SLAB_POINTS // (shape[1] * shape[2]))
-    jk = np.stack(np.meshgrid(np.arange(shape[1]), np.arange(shape[2]), indexing="ij"), -1).reshape(-1, 3 - 1)
+    jk = np.arange(shape[1])[:, None, None] * k[1] + np.arange(shape[2])[None, :, None] * k[2]  # (n1, n2, 3)
     for i0 in range(0, shape[0], rows):
         i = np.arange(i0, min(i0 + rows, shape[0]))
-        idx = np.concatenate([np.repeat(i, len(jk))[:, None], np.tile(jk, (len(i), 1))], axis=1).astype(float)
-        pos = idx @ k
+        pos = (i[:, None, None, None] * k[0] + jk[None]).reshape(-1, 3)
         if exact:
             p = np.mod(np.rint(pos).astype(np.int64), np.asarray(field.shape))
             vals = field[p[:, 0], p[:, 1], p[:, 2]]

@@ -177,15 +177,18 @@ def is_commensurate(shape: tuple[int, int, int], ops: SeitzOps) -> bool:
 
 
 def _mapped_flat_indices(shape, a: np.ndarray, c: np.ndarray) -> np.ndarray:
-    """Flat index of the image of every grid point under one operator, shape ``shape``."""
-    idx = [np.arange(s, dtype=np.int64) for s in shape]
-    out = np.zeros(shape, dtype=np.int64)
+    """Flat index of the image of every grid point under one operator, shape ``shape``.
+
+    Each image component (A m + c)_i mod n_i is computed on the axes it depends on only (one axis for
+    the axis permutations of orthogonal settings, two for hexagonal ones) and broadcast at the end.
+    """
+    idx = [np.arange(s, dtype=np.int64).reshape([-1 if k == j else 1 for k in range(3)]) for j, s in enumerate(shape)]
+    strides = (shape[1] * shape[2], shape[2], 1)
+    out = np.zeros((1, 1, 1), dtype=np.int64)
     for i in range(3):
-        comp = c[i] + sum(
-            a[i, j] * idx[j].reshape([-1 if k == j else 1 for k in range(3)]) for j in range(3)
-        )
-        out = out * shape[i] + np.mod(comp, shape[i])
-    return out
+        comp = np.int64(c[i]) + sum((a[i, j] * idx[j] for j in range(3) if a[i, j]), np.zeros((1, 1, 1), np.int64))
+        out = out + np.mod(comp, shape[i]) * strides[i]
+    return np.broadcast_to(out, shape)
 
 
 def symmetrize(field: np.ndarray, ops: SeitzOps) -> np.ndarray:
@@ -202,17 +205,31 @@ def symmetrize(field: np.ndarray, ops: SeitzOps) -> np.ndarray:
     """
     field = np.asarray(field)
     a, c = grid_map_coefficients(field.shape, ops)
-    flat = field.reshape(-1)
     acc = np.zeros(field.shape, dtype=np.float64)
     for k in range(len(ops)):
-        acc += flat[_mapped_flat_indices(field.shape, a[k], c[k])]
+        acc += _pulled_back(field, a[k], c[k])
     return acc / len(ops)
 
 
 def apply_op(field: np.ndarray, ops: SeitzOps, k: int) -> np.ndarray:
     """The field pulled back by operator k: out(m) = field(g_k m). Invariant fields return themselves."""
     a, c = grid_map_coefficients(field.shape, ops)
-    return np.asarray(field).reshape(-1)[_mapped_flat_indices(field.shape, a[k], c[k])]
+    return _pulled_back(np.asarray(field), a[k], c[k])
+
+
+def _pulled_back(field: np.ndarray, a: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """out(m) = field((A m + c) mod n) for one operator in grid form.
+
+    When A is a signed permutation (every operator of an orthogonal setting) this is a reindexing
+    along each axis and a transpose, which streams through memory; otherwise a gather by flat index.
+    """
+    if not (np.count_nonzero(a, axis=1) == 1).all():
+        return field.reshape(-1)[_mapped_flat_indices(field.shape, a, c)]
+    source = np.argmax(a != 0, axis=1)  # image component i reads input axis source[i]
+    # g[j] = field[s_0 j_0 + c_0, s_1 j_1 + c_1, s_2 j_2 + c_2] (one outer-product gather)
+    g = field[np.ix_(*[np.mod(a[i, source[i]] * np.arange(field.shape[i]) + c[i], field.shape[i]) for i in range(3)])]
+    # out[m] = g[m[source[0]], m[source[1]], m[source[2]]]
+    return np.transpose(g, np.argsort(source))
 
 
 def grid_orbits(shape: tuple[int, int, int], ops: SeitzOps) -> tuple[np.ndarray, np.ndarray]:
