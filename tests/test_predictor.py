@@ -167,3 +167,90 @@ def test_elements_outside_the_training_set_warn_and_huge_grids_are_refused_up_fr
     with pytest.raises(MemoryError, match=r"\(600, 600, 600\).*memory_budget_gb=None"):
         predictor.predict(Structure(Lattice.cubic(60.0), ["Al"], [[0, 0, 0]]))
     assert time.perf_counter() - start < 5.0  # refused before any grid is built
+
+
+def _fcc_cu():
+    from pymatgen.core import Lattice, Structure
+
+    return Structure(Lattice.cubic(3.61), ["Cu"] * 4, [[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+
+
+@pytest.fixture(scope="module")
+def default_predictor():
+    return ElfPredictor.from_pretrained(device="cpu")
+
+
+def test_one_answer_per_crystal_with_the_shipped_model(default_predictor):
+    """Conventional cell, primitive cell and 2x2x2 supercell of fcc Cu are predicted on one primitive cell:
+    the supercell equals the tiled conventional cell to rounding (commensurate grids), and the primitive
+    cell's output, mapped onto the conventional grid, agrees to the cubic spline's error (measured:
+    MAE 0.0012, max 0.018; before the primitive-cell path the two cells differed by MAE 0.019)."""
+    from pymatgen_elfml.primitive import map_to_cell
+
+    conv = _fcc_cu()
+    prim = conv.get_primitive_structure()
+    e_conv, e_prim = _elf(default_predictor, conv), _elf(default_predictor, prim)
+    e_sup = _elf(default_predictor, conv * (2, 2, 2), grid=tuple(2 * n for n in e_conv.shape))
+    np.testing.assert_allclose(e_sup, np.tile(e_conv, (2, 2, 2)), atol=1e-9)
+    m = np.rint(conv.lattice.matrix @ np.linalg.inv(prim.lattice.matrix)).astype(int)
+    diff = np.abs(map_to_cell(e_prim, m, e_conv.shape) - e_conv)
+    assert diff.mean() < 0.003 and diff.max() < 0.05, (diff.mean(), diff.max())
+
+
+def test_bf16_and_fp32_agree(default_predictor):
+    """bfloat16 convolutions with a float32 head (measured on B2 LiAl: MAE 1.5e-6, max 1.1e-5)."""
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice.cubic(3.0), ["Li", "Al"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    a, b = _elf(default_predictor, s, precision="fp32"), _elf(default_predictor, s, precision="bf16")
+    assert np.abs(a - b).mean() < 1e-4 and np.abs(a - b).max() < 2e-3
+    with pytest.raises(ValueError, match="precision"):
+        default_predictor.predict(s, precision="fp16")
+
+
+def test_predict_many_batches_cells_of_one_grid_into_one_forward_pass(tiny_model_dir, Al4, NiAl):
+    pred = ElfPredictor.from_pretrained(tiny_model_dir, device="cpu", mode="whole")
+    batches = []
+    hook = pred.net.register_forward_hook(lambda m, args, out: batches.append(args[0].shape[0]))
+    moved = Al4.copy()
+    moved.translate_sites([0], [0.01, 0.0, 0.0])  # another structure with the same primitive grid
+    items = [Al4, moved, NiAl, "no-such-file"]
+    out = list(pred.predict_many(items, progress=False, errors="skip", batch_size=4))
+    hook.remove()
+    assert isinstance(out[3], FileNotFoundError) and max(batches) == 2
+    for item, got in zip(items[:3], out[:3]):
+        np.testing.assert_allclose(elf_from_elfcar(got), _elf(pred, item), atol=1e-6)
+
+
+def test_forward_path_without_float64_for_backends_that_lack_it(tiny_model_dir, NiAl):
+    """What ``device="mps"`` runs: ``float32_only`` leaves no float64 tensor in the forward pass
+    (recorded op by op on the CPU), pooling and forest included; ``auto`` never picks MPS."""
+    import torch
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    from pymatgen_elfml import inference
+    from pymatgen_elfml.nn import PeriodicUNet3D, UNetConfig
+
+    class Dtypes(TorchDispatchMode):
+        seen: set = set()
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            for t in out if isinstance(out, (tuple, list)) else [out]:
+                if isinstance(t, torch.Tensor):
+                    self.seen.add(t.dtype)
+            return out
+
+    net = PeriodicUNet3D(UNetConfig(base_channels=4, depth=2, groups=2, symm_stages=True, inputs="sad_features",
+                                    pointwise_trees=2, pointwise_leaves=4)).eval()
+    inference.float32_only(net)
+    x = torch.rand(1, net.config.in_channels, 8, 8, 8)
+    ops = torch.eye(4)[None, None].repeat(1, 2, 1, 1)
+    with Dtypes() as mode, torch.inference_mode():
+        net(x, ops, torch.ones(1, 2), torch.ones(1, 3))
+    assert torch.float64 not in mode.seen and torch.float32 in mode.seen
+    torch.backends.mps.is_available, saved = (lambda: True), torch.backends.mps.is_available
+    try:
+        assert inference.resolve_device("auto").type in ("cpu", "cuda")
+    finally:
+        torch.backends.mps.is_available = saved
