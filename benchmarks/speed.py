@@ -1,60 +1,92 @@
-"""Prediction time vs the GPAW reference time for the same structures, on this machine.
+"""Prediction time vs the GPAW reference time for the same structures, on this machine, one thread.
 
-    python benchmarks/speed.py [--model NAME_OR_DIR] [--n 20]
+    python benchmarks/speed.py [--model NAME_OR_DIR] [--subset data/v2/v1_ids.json] [--split test]
+                               [--before DIR] [--precision fp32 bf16] [--threads 1]
 
-GPAW times are the wall times recorded in data/v2/manifest.jsonl (one core per structure,
-measured on this kind of machine when the dataset was built); prediction times are measured
-here, one structure at a time, with the model on the grid of the reference. Without --model the
-default architecture with random weights is timed (the timing does not depend on the weights).
-Stop other heavy jobs first: the ratio is only meaningful on an otherwise idle machine.
+GPAW times are the wall times recorded in data/v2/manifest.jsonl (one single-threaded GPAW process per
+structure on this kind of machine); prediction times are measured here with ``--threads`` torch threads
+(default 1, as GPAW), best of 3, on the reference's grid. ``--before DIR`` also times a checkout of an
+earlier version of the package (e.g. ``git worktree add /tmp/before <commit>``) on the same structures
+in a child process with the same thread count, right after this one: the before/after ratio is
+measured side by side. Stop other heavy jobs first: the numbers are only meaningful on a quiet machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from common import save
-from pymatgen_elfml.nn import PeriodicUNet3D
+from common import save, timed
+from gbm_baseline import records, subset_ids
+
+CHILD = r"""
+import json, sys, time, warnings
+warnings.simplefilter("ignore")
+import torch
+torch.set_num_threads(int(sys.argv[1]))
 from pymatgen_elfml.predictor import ElfPredictor
-from pymatgen_elfml.pretrained import ModelSpec
-from pymatgen_elfml.reference.build import read_jsonl
 from pymatgen_elfml.reference.store import read_record
+model, precision = sys.argv[2] or None, sys.argv[3]
+predictor = ElfPredictor.from_pretrained(model, device="cpu")
+kw = {} if precision == "legacy" else {"precision": precision}
+out = []
+for path in json.loads(sys.stdin.read()):
+    rec = read_record(path)
+    predictor.predict(rec.structure, grid=rec.elf.shape, **kw)  # warm-up: first-call costs are not per structure
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        predictor.predict(rec.structure, grid=rec.elf.shape, **kw)
+        best = min(best, time.perf_counter() - start)
+    out.append(best)
+print(json.dumps(out))
+"""
+
+
+def time_predictions(paths: list[str], model: str | None, precision: str, threads: int, code: Path | None = None) -> list[float]:
+    """Best-of-3 prediction seconds per record file, in a child process (``code``: the package checkout to import)."""
+    env = dict(os.environ)
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    done = subprocess.run([sys.executable, "-c", CHILD, str(threads), model or "", precision], input=json.dumps(paths),
+                          text=True, capture_output=True, env=env, check=True, cwd=code or Path.cwd())
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="data/v2", type=Path)
-    parser.add_argument("--model", default=None)
-    parser.add_argument("--n", type=int, default=20)
+    parser.add_argument("--model", default=None, help="default: the package's default model")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--subset", type=Path, default=Path("data/v2/v1_ids.json"))
+    parser.add_argument("--before", type=Path, help="checkout of an earlier version to time side by side")
+    parser.add_argument("--precision", nargs="*", default=["fp32", "bf16"])
+    parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    if args.model:
-        predictor = ElfPredictor.from_pretrained(args.model)
-    else:
-        torch.manual_seed(0)
-        predictor = ElfPredictor(PeriodicUNet3D(ModelSpec().arch), ModelSpec())
-    rows = read_jsonl(args.data / "manifest.jsonl")
-    picks = [rows[i] for i in np.linspace(0, len(rows) - 1, min(args.n, len(rows))).astype(int)]
-    out = []
-    predictor.predict(read_record(args.data / picks[0]["file"]).structure)  # warm-up
-    for row in picks:
-        rec = read_record(args.data / row["file"])
-        start = time.perf_counter()
-        predictor.predict(rec.structure, grid=rec.elf.shape)
-        t_pred = time.perf_counter() - start
-        out.append({"id": row["id"], "grid": row["grid"], "gpaw_s": row["wall_time_s"], "predict_s": t_pred,
-                    "ratio": row["wall_time_s"] / t_pred})
-        print(f"{row['id']:40s} GPAW {row['wall_time_s']:7.1f} s  predict {t_pred:6.3f} s  ratio {out[-1]['ratio']:7.1f}")
-    ratios = np.array([o["ratio"] for o in out])
-    summary = {"median_ratio": float(np.median(ratios)), "min_ratio": float(ratios.min()),
-               "total_gpaw_s": float(sum(o["gpaw_s"] for o in out)), "total_predict_s": float(sum(o["predict_s"] for o in out)),
-               "weights": args.model or "random (default architecture)", "device": str(predictor.device)}
-    print(summary)
-    print("wrote", save("speed", {"summary": summary, "structures": out}))
+    rows = list(records(args.data, args.split, subset_ids(args.subset)))
+    paths = [str((args.data / row["file"]).resolve()) for row, _ in rows]
+    times = {p: time_predictions(paths, args.model, p, args.threads) for p in args.precision}
+    if args.before:
+        times["before"] = time_predictions(paths, args.model, "legacy", args.threads, args.before.resolve())
+    gpaw = np.array([row["wall_time_s"] for row, _ in rows])
+    out = [{"id": row["id"], "grid": row["grid"], "n_atoms": len(rec.structure), "gpaw_s": row["wall_time_s"],
+            **{f"predict_{k}_s": v[i] for k, v in times.items()}} for i, (row, rec) in enumerate(rows)]
+    summary = {"n": len(rows), "threads": args.threads, "median_gpaw_s": float(np.median(gpaw))}
+    for k, v in times.items():
+        v = np.array(v)
+        summary[k] = {"median_s": float(np.median(v)), "min_s": float(v.min()), "max_s": float(v.max()),
+                      "median_ratio_vs_gpaw": float(np.median(gpaw / v)), "min_ratio_vs_gpaw": float((gpaw / v).min())}
+        if "before" in times and k != "before":
+            summary[k]["median_speedup_vs_before"] = float(np.median(np.array(times["before"]) / v))
+    print(json.dumps(summary, indent=1))
+    print("wrote", save("speed", {"model": args.model or "default", "split": args.split, "subset": str(args.subset),
+                                  "before": str(args.before) if args.before else None, "summary": summary, "structures": out}))
 
 
 if __name__ == "__main__":

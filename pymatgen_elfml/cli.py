@@ -32,6 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     pred.add_argument("--device", default="auto")
     pred.add_argument("--no-symmetrize", action="store_true")
     pred.add_argument("--memory-budget", type=float, default=8.0, help="GB; 0 turns the check off")
+    pred.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                      help="bf16: bfloat16 convolutions (float32 head); auto: bf16 on CUDA and AMX CPUs, else fp32")
     sad = sub.add_parser("sad", help="superposed atomic density as a CHGCAR",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sad.add_argument("structure")
@@ -69,7 +71,7 @@ def _run(args) -> object:
         from pymatgen_elfml.predictor import ElfPredictor
 
         predictor = ElfPredictor.from_pretrained(args.model, device=args.device,
-                                                 memory_budget_gb=args.memory_budget or None)
+                                                 memory_budget_gb=args.memory_budget or None, precision=args.precision)
         return predictor.predict(args.structure, grid=args.grid, spacing=args.spacing, symmetrize=not args.no_symmetrize)
     from pymatgen_elfml.generator import DensityGenerator
 

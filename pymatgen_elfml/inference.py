@@ -33,7 +33,7 @@ class InferenceSettings:
             native grid) exceeds this many GB, before any work; None: no check.
         progress: a tqdm bar over patch batches for grids with more than ``PROGRESS_VOXELS`` voxels.
         precision: "fp32"; "bf16" (bfloat16 autocast of the convolutions; the output head always runs
-            in float32); "auto": bf16 on CUDA, fp32 elsewhere.
+            in float32); "auto": bf16 where it is native (``native_bf16``: CUDA, CPUs with AMX), else fp32.
     """
 
     mode: Literal["auto", "whole", "patches"] = "auto"
@@ -93,9 +93,21 @@ def float32_only(net: PeriodicUNet3D) -> PeriodicUNet3D:
 
 def autocast(device: torch.device, precision: str = "auto"):
     """The autocast context of a precision setting (see ``InferenceSettings.precision``)."""
-    if precision == "bf16" or (precision == "auto" and device.type == "cuda"):
+    if precision == "bf16" or (precision == "auto" and native_bf16(device)):
         return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether bfloat16 convolutions are fast here: CUDA, or a CPU with AMX tiles (Intel Sapphire Rapids and
+    later; there bf16 ran 1.3-3x faster than fp32, see benchmarks/speed.py). Elsewhere bf16 is emulated."""
+    if device.type == "cuda":
+        return True
+    check = getattr(torch.cpu, "_is_amx_tile_supported", None)  # private in torch 2.x: probe defensively
+    try:
+        return device.type == "cpu" and bool(check is not None and check())
+    except Exception:  # noqa: BLE001 - a probe that fails means "no"
+        return False
 
 
 def _op_tensors(ops_list: list[SeitzOps], extent: np.ndarray, device) -> tuple[torch.Tensor, ...]:

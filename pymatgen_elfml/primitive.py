@@ -21,6 +21,7 @@ import spglib
 from scipy import ndimage
 
 from pymatgen_elfml.cell import Cell
+from pymatgen_elfml.grid import denominator
 from pymatgen_elfml.symmetry import SeitzOps
 
 SLAB_POINTS = 2**21  # output grid points interpolated at once (bounds the coordinate arrays' memory)
@@ -104,17 +105,13 @@ def _lattice_basis(translations: np.ndarray) -> np.ndarray:
     """A basis (3, 3 rows, fractional) of the lattice spanned by the unit vectors and ``translations`` (k, 3)."""
     den = 1
     for t in np.asarray(translations, float).reshape(-1):
-        den = math.lcm(den, _denominator(t))
+        d = denominator(t)  # seitz_ops snaps translations to such fractions
+        if d is None:
+            raise ValueError(f"translation {t} is not a fraction with denominator <= 120")
+        den = math.lcm(den, d)
     rows = [[den if i == j else 0 for j in range(3)] for i in range(3)]
     rows += [[int(round(t * den)) % den for t in row] for row in np.asarray(translations, float)]
     return np.array(_hermite_rows(rows), dtype=float) / den
-
-
-def _denominator(t: float) -> int:
-    for d in range(1, 241):
-        if abs(t * d - round(t * d)) < 1e-6:
-            return d
-    raise ValueError(f"translation {t} is not a fraction with denominator <= 240")
 
 
 def _hermite_rows(rows: list[list[int]]) -> list[list[int]]:

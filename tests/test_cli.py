@@ -32,6 +32,8 @@ def test_predict_command_with_grid(poscar, tmp_path, tiny_model_dir):
     assert main(args) == 0
     elf = Elfcar.from_file(out).data["total"]
     assert elf.shape == (12, 12, 12) and 0 <= elf.min() and elf.max() <= 1 and np.ptp(elf) > 0
+    assert main(args + ["--precision", "bf16"]) == 0
+    assert np.abs(Elfcar.from_file(out).data["total"] - elf).max() < 0.02  # random tiny net: bf16 rounding only
 
 
 def test_errors_are_reported_without_a_traceback(poscar, tmp_path, capsys):
