@@ -20,7 +20,7 @@ def _elf(predictor, structure, **kw):
 
 @pytest.fixture(scope="module")
 def patch_predictor(tiny_model_dir):
-    return ElfPredictor.from_pretrained(tiny_model_dir, device="cpu", mode="patches", batch_size=3)
+    return ElfPredictor.from_pretrained(tiny_model_dir, device="cpu", mode="patches", batch_size=3, precision="fp32")
 
 
 @pytest.mark.parametrize("fixture", ["Al4", "Mg2", "NiAl"])
@@ -54,7 +54,7 @@ def test_unit_cell_vs_supercell(mode, fixture, tiny_model_dir, request):
     a subgroup legitimately gives another field for a network that is not equivariant).
     """
     structure = request.getfixturevalue(fixture)
-    pred = ElfPredictor.from_pretrained(tiny_model_dir, device="cpu", mode=mode)
+    pred = ElfPredictor.from_pretrained(tiny_model_dir, device="cpu", mode=mode, precision="fp32")
     unit = _elf(pred, structure)
     sup = _elf(pred, structure * (2, 1, 1))
     assert sup.shape == (2 * unit.shape[0],) + unit.shape[1:]
@@ -63,7 +63,7 @@ def test_unit_cell_vs_supercell(mode, fixture, tiny_model_dir, request):
 
 @pytest.mark.parametrize("mode", ["whole", "patches"])
 def test_translation_by_a_grid_vector_shifts_the_prediction(mode, tiny_model_dir, CuZn3_triclinic):
-    pred = ElfPredictor.from_pretrained(tiny_model_dir, device="cpu", mode=mode)
+    pred = ElfPredictor.from_pretrained(tiny_model_dir, device="cpu", mode=mode, precision="fp32")
     cell = validate(CuZn3_triclinic)
     shape = grid_shape(cell.lattice, TINY_SPEC.native_spacing, seitz_ops(cell), TINY_SPEC.arch.size_multiple)
     # multiples of 2**depth (4) map the strided U-Net onto itself; in patch mode the shift must
@@ -131,7 +131,7 @@ def test_predict_many_with_progress(tiny_predictor, Al4, NiAl, capsys):
 
 def test_save_and_reload_gives_identical_predictions(tiny_predictor, tmp_path, NiAl):
     tiny_predictor.save_pretrained(tmp_path / "copy")
-    again = ElfPredictor.from_pretrained(tmp_path / "copy", device="cpu")
+    again = ElfPredictor.from_pretrained(tmp_path / "copy", device="cpu", precision="fp32")
     np.testing.assert_array_equal(_elf(again, NiAl), _elf(tiny_predictor, NiAl))
 
 
@@ -209,7 +209,7 @@ def test_bf16_and_fp32_agree(default_predictor):
 
 
 def test_predict_many_batches_cells_of_one_grid_into_one_forward_pass(tiny_model_dir, Al4, NiAl):
-    pred = ElfPredictor.from_pretrained(tiny_model_dir, device="cpu", mode="whole")
+    pred = ElfPredictor.from_pretrained(tiny_model_dir, device="cpu", mode="whole", precision="fp32")
     batches = []
     hook = pred.net.register_forward_hook(lambda m, args, out: batches.append(args[0].shape[0]))
     moved = Al4.copy()
