@@ -144,15 +144,19 @@ def main() -> None:
     parser.add_argument("--gpaw-max-atoms", type=int, default=16)
     parser.add_argument("--gpaw-timeout", type=float, default=1800.0)
     parser.add_argument("--sizes", type=int, nargs="*", default=list(SIZES))
+    parser.add_argument("--series", nargs="*", default=["supercell", "rattled"], choices=["supercell", "rattled"])
+    parser.add_argument("--redo", action="store_true", help="recompute the selected rows even if they are in the log")
     args = parser.parse_args()
     torch.set_num_threads(1)
     predictor = ElfPredictor.from_pretrained(args.model, device="cpu")
     log = RESULTS / "scaling.jsonl"
     done = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
     for n in args.sizes:
-        for series in ("supercell", "rattled"):
-            if any(r["n_atoms"] == n and r["series"] == series for r in done):
+        for series in args.series:
+            same = [r for r in done if r["n_atoms"] == n and r["series"] == series]
+            if same and not args.redo:
                 continue
+            done = [r for r in done if r not in same]
             s = cell(n, series == "rattled")
             row = {"series": series, "n_atoms": n, **predict_times(predictor, s)}
             if n <= args.gpaw_max_atoms:

@@ -94,6 +94,21 @@ def _prototype_v2(prototype: str, species: Sequence[str]) -> Structure:
     return prototype_structure(prototype, [a, b])
 
 
+TEMPLATE_PROTOTYPES = ("fcc", "bcc", "hcp", "A15", "B1", "B2", "C1")
+
+
+def template_structure(prototype: str, species: Sequence[str]) -> Structure:
+    """A superhydride metal sublattice at V/V0 = 1: fcc/bcc/hcp/A15 of one metal (``species`` = [el]),
+    rocksalt B1 / CsCl B2 / fluorite C1 of two (``species`` = [A, B]); V0 as in the module docstring."""
+    species = list(species)
+    if prototype in ("fcc", "bcc", "hcp", "A15") and len(species) == 1:
+        return prototype_structure(prototype, species * 2 if prototype == "A15" else species)
+    if prototype in ("B1", "B2", "C1") and len(species) == 2:
+        return _prototype_v2(prototype, species)
+    raise ValueError(f"template prototype {prototype!r} does not take species {species}; known: {', '.join(TEMPLATE_PROTOTYPES)} "
+                     "(fcc/bcc/hcp/A15: one element; B1/B2/C1: two)")
+
+
 def template_set(metals: Sequence[str] = TEMPLATE_METALS, ratios: Sequence[float] = TEMPLATE_RATIOS) -> list[Candidate]:
     """Superhydride metal sublattices: fcc/bcc/hcp per metal, A15 for a few, two-metal B1/B2/C1.
 
@@ -104,15 +119,15 @@ def template_set(metals: Sequence[str] = TEMPLATE_METALS, ratios: Sequence[float
     out = []
     for el in metals:
         for proto in ("fcc", "bcc", "hcp"):
-            base = prototype_structure(proto, [el])
+            base = template_structure(proto, [el])
             out += [_candidate(f"tmpl-{el}-{proto}-v{r:.2f}", "template", proto, r, scaled(base, r)) for r in ratios]
         if el in A15_TEMPLATE_METALS:
-            base = prototype_structure("A15", [el, el])
+            base = template_structure("A15", [el])
             out += [_candidate(f"tmpl-{el}-A15-v{r:.2f}", "template", "A15", r, scaled(base, r)) for r in ratios[::2]]
     for pair in TEMPLATE_PAIRS:
         a, b = pair.split("-")
         for proto in ("B1", "B2", "C1"):
-            base = _prototype_v2(proto, [a, b])
+            base = template_structure(proto, [a, b])
             name = formula_name(base, [a, b])
             out += [_candidate(f"tmpl-{name}-{proto}-v{r:.2f}", "template", proto, r, scaled(base, r)) for r in ratios]
     return out
