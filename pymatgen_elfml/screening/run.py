@@ -156,8 +156,10 @@ def screen(structures: dict | Iterable[Any], predictor: Any = None, volume_ratio
         predictor: an ``ElfPredictor`` (sent to each task), or a model name / folder, loaded once per
             worker (None: the default model). With an executor, prefer a name: it travels as a string.
         volume_ratios: V/V0 values applied to each cell as given (None: [1.0]).
-        executor: any ``concurrent.futures.Executor`` (``ProcessPoolExecutor``, Dask's
-            ``Client.get_executor()``); None runs the items here, one after the other.
+        executor: any ``concurrent.futures.Executor``: a ``ProcessPoolExecutor`` (give it
+            ``mp_context=multiprocessing.get_context("spawn")``: a forked child of a process whose torch
+            thread pool has run can deadlock), Dask's ``Client.get_executor()``; None runs the items here,
+            one after the other.
         output: JSON-lines file that receives every finished row; items already in it are not computed again.
         core_radius: Angstrom, see ``descriptors``.
 
