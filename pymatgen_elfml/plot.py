@@ -87,27 +87,28 @@ def elf_slice(elfcar: Any, hkl: Sequence[int] = (0, 0, 1), offset: float = 0.0, 
     values = _sample(elf, cart @ np.linalg.inv(lattice))
     fig, ax = plt.subplots(figsize=(5.6, 4.6))
     ex = u / np.linalg.norm(u)
+    ey = np.cross(normal, ex) * (1.0 if np.cross(normal, ex) @ v >= 0 else -1.0)  # v points up
     rel = cart - origin
-    mesh = ax.pcolormesh(rel @ ex, rel @ np.cross(normal, ex), values, cmap="viridis", vmin=0, vmax=1, shading="gouraud")
+    mesh = ax.pcolormesh(rel @ ex, rel @ ey, values, cmap="viridis", vmin=0, vmax=1, shading="gouraud")
     fig.colorbar(mesh, ax=ax, label="ELF (dimensionless)")
-    _mark(ax, elfcar.structure.cart_coords, lattice, origin, normal, u, v, atom_tol, "o", "white", "atoms",
-          [str(sp) for sp in elfcar.structure.species])
+    frame = (lattice, origin, normal, u, v, ex, ey, atom_tol)
+    _mark(ax, elfcar.structure.cart_coords, frame, "o", "white", "atoms", [str(sp) for sp in elfcar.structure.species])
     if maxima is not None and len(maxima):
-        _mark(ax, np.asarray(maxima, float)[:, :3] @ lattice, lattice, origin, normal, u, v, atom_tol, "X", "red",
-              "ELF maxima", None)
-    ax.set(xlabel="distance along u (Angstrom)", ylabel="distance across (Angstrom)", aspect="equal",
-           title=f"{elfcar.structure.composition.reduced_formula}: ELF on ({' '.join(map(str, hkl))}), offset {offset:g} d")
-    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.13), ncol=2, fontsize=7, frameon=False)
+        _mark(ax, np.asarray(maxima, float)[:, :3] @ lattice, frame, "X", "red", "ELF maxima", None)
+    ax.set(xlabel="distance along u (Angstrom)", ylabel="distance across (Angstrom)", aspect="equal")
+    ax.set_title(f"{elfcar.structure.composition.reduced_formula}: ELF on ({' '.join(map(str, hkl))}), offset {offset:.3g} d",
+                 pad=20)
+    ax.legend(loc="lower center", bbox_to_anchor=(0.5, 1.0), ncol=2, fontsize=7, frameon=False)
     fig.tight_layout()
     return _save(fig, path)
 
 
-def _mark(ax, cart: np.ndarray, lattice, origin, normal, u, v, tol, marker, color, label, names) -> None:
-    """Draw the periodic images of Cartesian points that lie within ``tol`` of the plane, in plane coordinates."""
+def _mark(ax, cart: np.ndarray, frame: tuple, marker, color, label, names) -> None:
+    """Draw the periodic images of Cartesian points that lie within ``tol`` of the plane, in plane coordinates
+    (``frame``: lattice, plane origin, normal, in-plane u and v, drawing axes ex and ey, tol)."""
+    lattice, origin, normal, u, v, ex, ey, tol = frame
     shifts = np.stack(np.meshgrid(*[np.arange(-1, 2)] * 3, indexing="ij"), -1).reshape(-1, 3) @ lattice
     basis = np.linalg.pinv(np.stack([u, v]))  # (3, 2): Cartesian -> (s, t)
-    ex = u / np.linalg.norm(u)
-    ey = np.cross(normal, ex)
     drawn = False
     for i, p in enumerate(cart):
         for q in p + shifts - origin:

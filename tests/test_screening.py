@@ -139,3 +139,31 @@ def test_screen_resumes_from_its_output_without_recomputing(small_set, tiny_mode
 
 def _key(table: ScreeningTable):
     return [(r["name"], r["volume_ratio"], None if r.get("score") is None else round(r["score"], 9)) for r in table.rows]
+
+
+def test_plane_basis_spans_the_lattice_plane():
+    from pymatgen_elfml.plot import plane_basis
+
+    lat = Lattice.hexagonal(3.0, 5.0).matrix
+    normal, u, v = plane_basis(lat, (1, 1, 0))
+    assert abs(normal @ u) < 1e-9 and abs(normal @ v) < 1e-9 and np.linalg.norm(np.cross(u, v)) > 1
+    with pytest.raises(ValueError, match="hkl"):
+        plane_basis(lat, (0, 0, 0))
+
+
+def test_screen_command_with_plots_and_resume(tiny_model_dir, tmp_path, capsys):
+    pytest.importorskip("matplotlib")
+    from pymatgen_elfml.cli import main
+
+    out = tmp_path / "rank.csv"
+    args = ["screen", "--elements", "Li", "--prototypes", "fcc", "bcc", "--volumes", "0.7", "-o", str(out),
+            "--model", str(tiny_model_dir)]
+    assert main(args + ["--plots", str(tmp_path / "plots")]) == 0
+    lines = out.read_text().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("rank,name")
+    pngs = sorted(p.name for p in (tmp_path / "plots").iterdir())
+    assert "score_vs_volume.png" in pngs and len(pngs) == 3
+    assert all((tmp_path / "plots" / p).stat().st_size > 10_000 for p in pngs)
+    assert main(args) == 2 and "--resume" in capsys.readouterr().err  # an earlier run's rows are never overwritten
+    assert main(args[:7] + ["0.7", "0.5"] + args[8:] + ["--resume"]) == 0
+    assert len(out.read_text().splitlines()) == 5

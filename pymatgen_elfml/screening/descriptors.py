@@ -198,7 +198,7 @@ def networking_values(elf: np.ndarray, interstitial: np.ndarray, tol: float = 1e
         while hi - lo > tol:
             mid = 0.5 * (lo + hi)
             lo, hi = (mid, hi) if dimensionality(interstitial & (elf >= mid)) >= d else (lo, mid)
-        out[d] = lo
+        out[d] = min(lo, out.get(d - 1, 1.0))  # percolating in d directions implies fewer
         lo = 0.0
     return out
 

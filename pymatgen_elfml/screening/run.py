@@ -81,7 +81,7 @@ class ScreeningTable:
         writer = csv.DictWriter(buf, fieldnames=["rank", *COLUMNS], extrasaction="ignore")
         writer.writeheader()
         for rank, row in enumerate(self.rows, 1):
-            writer.writerow({"rank": rank, **row})
+            writer.writerow({"rank": rank, **{k: round(v, 5) if isinstance(v, float) else v for k, v in row.items()}})
         return io.write_text_atomic(path, buf.getvalue())
 
     def to_json(self, path: str | os.PathLike) -> Path:
