@@ -32,7 +32,7 @@ class _Job:
         out_shape: output grid of the given cell; inputs: (C, p0, p1, p2) float32 network inputs on the
         primitive grid; pool_ops: the primitive cell's operators for symmetry pooling (None: the model
         does not pool); where: (p0, p1, p2) orbit index of every primitive grid point
-        (``symmetry.asymmetric_unit``); local: (p0, p1, p2) per-voxel logits or None.
+        (``symmetry.asymmetric_unit``), None for a cell without symmetry; local: (p0, p1, p2) per-voxel logits or None.
     """
 
     structure: Any
@@ -41,7 +41,7 @@ class _Job:
     out_shape: tuple[int, int, int]
     inputs: np.ndarray
     pool_ops: symmetry.SeitzOps | None
-    where: np.ndarray
+    where: np.ndarray | None
     local: np.ndarray | None
 
 
@@ -129,22 +129,22 @@ class ElfPredictor:
         sad = sad_density(prim.lattice, prim.frac, prim.numbers, native, self.spec.sad_sigma)
         inputs = sad[None] if self.spec.arch.inputs == "log_sad" else sad_features(sad, prim.lattice, prim.frac, self.spec.arch.inputs)
         grid_ops = symmetry.commensurate_ops(native, prim_ops)
-        where = symmetry.asymmetric_unit(native, grid_ops)[1]
+        where = symmetry.asymmetric_unit(native, grid_ops)[1] if len(grid_ops) > 1 else None  # P1: every point its own orbit
         pooling = self.spec.arch.symm_input or self.spec.arch.symm_stages
         return _Job(structure, reduction, ops, out_shape, inputs.astype(np.float32), prim_ops if pooling else None,
                     where, self._local_logits(inputs, where))
 
-    def _local_logits(self, inputs: np.ndarray, where: np.ndarray) -> np.ndarray | None:
+    def _local_logits(self, inputs: np.ndarray, where: np.ndarray | None) -> np.ndarray | None:
         """The network's per-voxel branch (forest / MLP / semilocal logit), evaluated once per orbit of
         grid points: its inputs are space-group invariant, so the other points of an orbit repeat it."""
         cfg = self.spec.arch
         if not (cfg.pointwise_trees or cfg.pointwise_hidden or cfg.logit_residual):
             return None
-        au = np.unique(where.reshape(-1), return_index=True)[1]
+        au = np.unique(where.reshape(-1), return_index=True)[1] if where is not None else slice(None)
         x = torch.as_tensor(inputs.reshape(len(inputs), -1)[:, au][None, :, :, None, None], device=self.device)
         with torch.inference_mode():
             logits = self.net.local_logits(x).float().cpu().numpy().reshape(-1)
-        return logits[where]
+        return logits[where] if where is not None else logits.reshape(inputs.shape[1:])
 
     def _run(self, jobs: list[_Job], settings: InferenceSettings) -> list[np.ndarray]:
         """Network outputs of prepared jobs: whole cells batched by grid shape, large cells in patches."""
@@ -164,7 +164,7 @@ class ElfPredictor:
         """Symmetrize on the primitive grid, map onto the output grid of the cell as given, wrap."""
         if not np.all(np.isfinite(elf)):
             raise RuntimeError("the network produced NaN/inf values: the weights are probably corrupted")
-        if symmetrize:
+        if symmetrize and job.where is not None:
             elf = symmetry.orbit_mean(elf, job.where)
         m, native = job.reduction.supercell, elf.shape
         if native != job.out_shape or not np.array_equal(m, np.eye(3, dtype=int)):
