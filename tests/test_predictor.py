@@ -254,3 +254,21 @@ def test_forward_path_without_float64_for_backends_that_lack_it(tiny_model_dir, 
         assert inference.resolve_device("auto").type in ("cpu", "cuda")
     finally:
         torch.backends.mps.is_available = saved
+
+
+def test_supercell_symmetrization_does_not_scale_with_its_translations(tiny_predictor, monkeypatch):
+    """A 108-atom fcc supercell has 5,184 operators; the network runs on the 1-atom primitive cell and the
+    output is symmetrized over its 48 cosets, never over all 5,184."""
+    from pymatgen_elfml import symmetry
+
+    seen = []
+    real = symmetry.symmetrize
+    monkeypatch.setattr(symmetry, "symmetrize", lambda field, ops: seen.append(len(ops)) or real(field, ops))
+    batches = []
+    hook = tiny_predictor.net.register_forward_hook(lambda m, args, out: batches.append(tuple(args[0].shape[2:])))
+    sup = _fcc_cu() * (3, 3, 3)
+    assert len(symmetry.seitz_ops(validate(sup))) == 5184
+    elf = _elf(tiny_predictor, sup, spacing=0.3)
+    hook.remove()
+    assert max(seen, default=0) <= 48 and all(np.prod(b) < 20**3 for b in batches), (seen, batches)
+    assert max_op_deviation(elf, symmetry.translation_cosets(symmetry.seitz_ops(validate(sup)))) < 1e-9
