@@ -128,15 +128,18 @@ class ElfPredictor:
         check_memory(out_shape, self.settings)
         sad = sad_density(prim.lattice, prim.frac, prim.numbers, native, self.spec.sad_sigma)
         inputs = sad[None] if self.spec.arch.inputs == "log_sad" else sad_features(sad, prim.lattice, prim.frac, self.spec.arch.inputs)
+        inputs = inputs.astype(np.float32)
         grid_ops = symmetry.commensurate_ops(native, prim_ops)
         where = symmetry.asymmetric_unit(native, grid_ops)[1] if len(grid_ops) > 1 else None  # P1: every point its own orbit
         pooling = self.spec.arch.symm_input or self.spec.arch.symm_stages
-        return _Job(structure, reduction, ops, out_shape, inputs.astype(np.float32), prim_ops if pooling else None,
+        return _Job(structure, reduction, ops, out_shape, inputs, prim_ops if pooling else None,
                     where, self._local_logits(inputs, where))
 
     def _local_logits(self, inputs: np.ndarray, where: np.ndarray | None) -> np.ndarray | None:
         """The network's per-voxel branch (forest / MLP / semilocal logit), evaluated once per orbit of
-        grid points: its inputs are space-group invariant, so the other points of an orbit repeat it."""
+        grid points: its inputs are space-group invariant, so the other points of an orbit repeat it (up to
+        rounding noise of the inputs, which can flip a forest threshold: the branch is exactly symmetric by
+        construction, also with ``symmetrize=False``)."""
         cfg = self.spec.arch
         if not (cfg.pointwise_trees or cfg.pointwise_hidden or cfg.logit_residual):
             return None
@@ -202,12 +205,17 @@ class ElfPredictor:
                 the exception (``StructureError``, ``ValueError``, ``MemoryError``, ...) in its place
                 and goes on, so results stay aligned with the inputs.
             batch_size: structures prepared together; those whose primitive grids have the same shape go
-                through the network in one forward pass (default: the settings' ``batch_size``).
+                through the network in one forward pass (default: the settings' ``batch_size``, which is
+                also the number of patches per pass for cells predicted in patches).
         """
         if errors not in ("raise", "skip"):
             raise ValueError(f"errors must be 'raise' or 'skip', got {errors!r}")
         symmetrize = kwargs.pop("symmetrize", True)
         precision = kwargs.pop("precision", None)
+        unknown = sorted(set(kwargs) - {"grid", "spacing"})
+        if unknown:
+            raise TypeError(f"predict_many got unexpected keyword arguments {unknown} (predict takes grid, spacing, "
+                            "symmetrize, precision)")
         settings = replace(self.settings, **({"batch_size": batch_size} if batch_size else {}),
                            **({"precision": precision} if precision else {}))
         items = structures if isinstance(structures, (list, tuple)) else list(structures)

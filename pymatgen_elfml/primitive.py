@@ -13,7 +13,6 @@ matrix with ``input lattice = M @ primitive lattice`` (lattice vectors as rows).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,7 +20,6 @@ import spglib
 from scipy import ndimage
 
 from pymatgen_elfml.cell import Cell
-from pymatgen_elfml.grid import denominator
 from pymatgen_elfml.symmetry import SeitzOps
 
 SLAB_POINTS = 2**21  # output grid points interpolated at once (bounds the coordinate arrays' memory)
@@ -90,8 +88,12 @@ def _canonical_basis(lattice: np.ndarray) -> np.ndarray:
     Niggli reduction fixes the metric but not the vectors: the same fcc lattice comes back as
     different signed permutations of one basis depending on the input cell. Of all U @ lattice with U
     unimodular (entries -1, 0, 1) and the same Gram matrix, the lexicographically largest (to 1e-4 A)
-    is taken, so every cell of one crystal is predicted on the very same primitive grid.
+    is taken, so every cell of one crystal is predicted on the very same primitive grid. The basis is made
+    right-handed first (a mirror-image basis would put the grid, and a network that is not mirror
+    equivariant, on the crystal's mirror image).
     """
+    if np.linalg.det(lattice) < 0:  # -I is an automorphism of every lattice: always a right-handed basis
+        lattice = -lattice
     cands = _unimodular_small() @ lattice  # (k, 3, 3)
     gram = lattice @ lattice.T
     same = np.abs(np.einsum("kij,klj->kil", cands, cands) - gram).max(axis=(1, 2)) < 1e-6 * max(1.0, gram.max())
@@ -102,15 +104,15 @@ def _canonical_basis(lattice: np.ndarray) -> np.ndarray:
 
 
 def _lattice_basis(translations: np.ndarray) -> np.ndarray:
-    """A basis (3, 3 rows, fractional) of the lattice spanned by the unit vectors and ``translations`` (k, 3)."""
-    den = 1
-    for t in np.asarray(translations, float).reshape(-1):
-        d = denominator(t)  # seitz_ops snaps translations to such fractions
-        if d is None:
-            raise ValueError(f"translation {t} is not a fraction with denominator <= 120")
-        den = math.lcm(den, d)
+    """A basis (3, 3 rows, fractional) of the lattice spanned by the unit vectors and ``translations`` (k, 3).
+
+    The k pure translations form a group of order k, so k t is a lattice vector of the cell for each of
+    them: every coordinate is a multiple of 1/k.
+    """
+    translations = np.atleast_2d(np.asarray(translations, float))
+    den = max(1, len(translations))
     rows = [[den if i == j else 0 for j in range(3)] for i in range(3)]
-    rows += [[int(round(t * den)) % den for t in row] for row in np.asarray(translations, float)]
+    rows += [[int(round(t * den)) % den for t in row] for row in translations]
     return np.array(_hermite_rows(rows), dtype=float) / den
 
 

@@ -272,3 +272,30 @@ def test_supercell_symmetrization_does_not_scale_with_its_translations(tiny_pred
     hook.remove()
     assert max(seen, default=0) <= 48 and all(np.prod(b) < 20**3 for b in batches), (seen, batches)
     assert max_op_deviation(elf, symmetry.translation_cosets(symmetry.seitz_ops(validate(sup)))) < 1e-9
+
+
+def test_p1_crystal_predicted_alike_in_its_cell_and_a_supercell(tiny_predictor):
+    from pymatgen.core import Lattice, Structure
+
+    conv = Structure(Lattice.cubic(5.0), ["Cu", "Zn", "Al"], [[0.1, 0.2, 0.3], [0.6, 0.1, 0.8], [0.35, 0.7, 0.15]])
+    unit = _elf(tiny_predictor, conv)
+    for sc in [(1, 2, 1), (1, 1, 2)]:
+        sup = _elf(tiny_predictor, conv * sc, grid=tuple(n * k for n, k in zip(unit.shape, sc)))
+        np.testing.assert_allclose(sup, np.tile(unit, sc), atol=1e-6)
+
+
+def test_pointwise_branch_on_raw_sad_inputs(NiAl):
+    """A per-voxel MLP on the single log-SAD channel (float64 SAD cast before the branch runs)."""
+    from dataclasses import replace
+
+    import torch
+
+    from pymatgen_elfml.nn import PeriodicUNet3D
+
+    torch.manual_seed(0)
+    arch = replace(TINY_SPEC.arch, pointwise_hidden=4)
+    pred = ElfPredictor(PeriodicUNet3D(arch), replace(TINY_SPEC, arch=arch), device="cpu")
+    elf = _elf(pred, NiAl)
+    assert elf.std() > 0
+    with pytest.raises(TypeError, match="grdi"):
+        list(pred.predict_many([NiAl], progress=False, grdi=(8, 8, 8)))

@@ -85,3 +85,20 @@ def test_orbit_mean_is_the_group_average():
     field = np.random.default_rng(1).random((12, 12, 18))
     where = asymmetric_unit(field.shape, ops)[1]
     np.testing.assert_allclose(orbit_mean(field, where), symmetrize(field, ops), atol=1e-12)
+
+
+def test_primitive_basis_is_right_handed_whatever_the_supercell():
+    """(1, 2, 1) supercells reduce through a left-handed Niggli basis unless it is flipped; a mirror-image
+    grid would make a P1-decorated crystal's prediction depend on the cell it is written in."""
+    conv = Structure(Lattice.cubic(5.0), ["Cu", "Zn", "Al"], [[0.1, 0.2, 0.3], [0.6, 0.1, 0.8], [0.35, 0.7, 0.15]])
+    dets = {sc: np.linalg.det(_reduce(conv * sc)[1].primitive.lattice) for sc in [(1, 1, 1), (1, 2, 1), (2, 2, 2), (1, 1, 3)]}
+    assert all(d > 0 for d in dets.values()), dets
+    lattices = [_reduce(conv * sc)[1].primitive.lattice for sc in dets]
+    assert all(np.allclose(lat, lattices[0]) for lat in lattices)
+
+
+def test_long_supercells_reduce():
+    """More than 120 translations along one axis (1/121 is no crystallographic fraction, but 121 t is integral)."""
+    bcc = Structure(Lattice.cubic(2.87), ["Fe", "Fe"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    _, red = _reduce(bcc * (1, 1, 121))
+    assert red.multiplicity == 242 and len(red.primitive.numbers) == 1
