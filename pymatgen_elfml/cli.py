@@ -117,14 +117,14 @@ def _screen_plots(table, folder: Path, items: dict, model: str | None) -> None:
 
     from pymatgen_elfml import plot, symmetry
     from pymatgen_elfml.predictor import ElfPredictor
+    from pymatgen_elfml.reference.structures import scaled
     from pymatgen_elfml.screening.descriptors import distinct_maxima
 
     folder.mkdir(parents=True, exist_ok=True)
     plot.score_vs_volume(table.rows, folder / "score_vs_volume.png")
     predictor = ElfPredictor.from_pretrained(model)
     for rank, row in enumerate([r for r in table.rows if r["error"] is None][:3], 1):
-        structure = io.to_structure(items[row["name"]]).copy()
-        structure.scale_lattice(structure.volume * row["volume_ratio"])
+        structure = scaled(io.to_structure(items[row["name"]]), row["volume_ratio"])
         conv = SpacegroupAnalyzer(structure).get_conventional_standard_structure()
         elfcar = predictor.predict(conv)
         cell = io.validate(conv)

@@ -80,6 +80,9 @@ def test_templates_builds_the_requested_sublattices():
     assert len(t["La-fcc"]) == 1 and len(t["La-Y-B2"]) == 2
     with pytest.raises(ValueError, match="unknown template prototype"):
         templates(["La"], ["perovskite"])
+    squeezed = templates(["La"], ["fcc"], volume_ratios=[0.5, 1.0])
+    assert sorted(squeezed) == ["La-fcc-v0.50", "La-fcc-v1.00"]
+    assert squeezed["La-fcc-v0.50"].volume == pytest.approx(0.5 * t["La-fcc"].volume)
 
 
 @pytest.fixture(scope="module")

@@ -28,15 +28,17 @@ COLUMNS = ("name", "formula", "volume_ratio", "score", "networking_3d", "network
            "dimensionality", "max_elf", "n_maxima", "top_site", "vf_0.5", "vf_0.6", "vf_0.7", "n_atoms", "error")
 
 
-def templates(elements: Sequence[str], prototypes: Sequence[str] = ("fcc", "bcc", "hcp")) -> dict[str, Any]:
-    """Candidate metal sublattices at V/V0 = 1 (``reference.plan_v2.template_structure``: V0 from metallic radii).
+def templates(elements: Sequence[str], prototypes: Sequence[str] = ("fcc", "bcc", "hcp"),
+              volume_ratios: Sequence[float] | None = None) -> dict[str, Any]:
+    """Candidate metal sublattices (``reference.plan_v2.template_structure``: V0 from metallic radii).
 
     Args:
         elements: element symbols; fcc/bcc/hcp/A15 are built for each, B1/B2/C1 for each ordered pair.
         prototypes: any of ``plan_v2.TEMPLATE_PROTOTYPES``.
+        volume_ratios: V/V0 of the cells (None: V0 only, and ``screen(volume_ratios=...)`` compresses them).
 
     Returns:
-        {name: Structure}, names like "La-fcc" or "La-Y-B1".
+        {name: Structure}, names like "La-fcc" or "La-Y-B1" (with "-v0.60" appended per volume ratio).
     """
     from pymatgen_elfml.reference.plan_v2 import TEMPLATE_PROTOTYPES, template_structure
 
@@ -53,7 +55,11 @@ def templates(elements: Sequence[str], prototypes: Sequence[str] = ("fcc", "bcc"
         else:
             for el in elements:
                 out[f"{el}-{proto}"] = template_structure(proto, [el])
-    return out
+    if volume_ratios is None:
+        return out
+    from pymatgen_elfml.reference.structures import scaled
+
+    return {f"{name}-v{r:.2f}": scaled(s, r) for name, s in out.items() for r in volume_ratios}
 
 
 @dataclass
@@ -117,9 +123,11 @@ def score_item(name: str, structure: Any, volume_ratio: float, model: Any = None
 
     row = {"name": name, "volume_ratio": float(volume_ratio), "error": None}
     try:
-        structure = io.to_structure(structure).copy()
+        from pymatgen_elfml.reference.structures import scaled
+
+        structure = io.to_structure(structure)
         row["formula"] = structure.composition.reduced_formula
-        structure.scale_lattice(structure.volume * volume_ratio)
+        structure = scaled(structure, volume_ratio)
         cell = io.validate(structure)
         predictor = model if hasattr(model, "predict") else _cached_predictor(model, tuple(settings))
         elf = io.elf_from_elfcar(predictor.predict(structure))
