@@ -121,9 +121,14 @@ def test_tiny_run_gives_a_loadable_model(triplets, tmp_path, Al4):
     row = dict(n=2, mae=0.1, rmse=0.2, p95=0.3, psnr=14.0, hist_l1=0.5, far_mae=0.1, recall=0.5, value_mae=0.05)
     (tmp_path / "acc.json").write_text(json.dumps({"split": "test", "machine": {"cores": 2, "cpu": "x86_64"},
                                                    "table": {"model | all": row}}))
-    dest = release(tmp_path / "run", "tiny-v0", tmp_path / "acc.json", None, models=tmp_path / "models")
+    speed = {"split": "test", "summary": {"n": 2, "threads": 1, "median_gpaw_s": 30.0,
+                                          "fp32": {"median_s": 0.3, "median_ratio_vs_gpaw": 100.0, "min_ratio_vs_gpaw": 50.0}},
+             "structures": []}  # the format benchmarks/speed.py writes
+    (tmp_path / "speed.json").write_text(json.dumps(speed))
+    dest = release(tmp_path / "run", "tiny-v0", tmp_path / "acc.json", tmp_path / "speed.json", models=tmp_path / "models")
     assert ElfPredictor.from_pretrained(dest, device="cpu").spec.trained
     card = (dest / "MODEL_CARD.md").read_text()
+    assert "- fp32: median 0.300 s per structure, median GPAW / prediction 100x (min 50x)" in card
     assert "# tiny-v0" in card and "| model | all | 2 | 0.100 |" in card and "2 epochs x up to 16 patches" in card
     assert (dest / "training_metrics.jsonl").read_text() == (tmp_path / "run" / "metrics.jsonl").read_text()
 
