@@ -8,7 +8,6 @@ import os
 import shutil
 import sys
 import time
-from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -20,7 +19,7 @@ from tqdm.auto import tqdm
 from pymatgen_elfml.data.dataset import (DistributedSamplerWithJitter, PatchDataset, RandomSamplerWithEpoch,
                                          ShapeBatchSampler, collate_patches)
 from pymatgen_elfml.data.triplets import check_grid_scale
-from pymatgen_elfml.inference import resolve_device
+from pymatgen_elfml.inference import autocast, resolve_device
 from pymatgen_elfml.io import atomic_path
 from pymatgen_elfml.losses import UncertaintyWeightedLoss, region_weight
 from pymatgen_elfml.nn import PeriodicUNet3D
@@ -60,7 +59,8 @@ def _datasets(config: TrainConfig, rank: int) -> tuple[PatchDataset, PatchDatase
 
 
 def _autocast(device: torch.device):
-    return torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
+    """bf16 autocast on CUDA only: CPU training stays in fp32 even where inference's "auto" picks bf16."""
+    return autocast(device, "bf16" if device.type == "cuda" else "fp32")
 
 
 def _input_stats(dataset: PatchDataset) -> tuple[torch.Tensor, torch.Tensor]:
