@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import save, timed
+from common import save
 from gbm_baseline import records, subset_ids
 
 CHILD = r"""

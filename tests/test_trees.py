@@ -1,6 +1,5 @@
 """The forest branch: scikit-learn's fitted trees evaluated by torch, and a tiny run that uses it."""
 
-import json
 
 import numpy as np
 import pytest
