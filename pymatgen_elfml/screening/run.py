@@ -111,17 +111,23 @@ def _cached_predictor(model: str | None, settings: tuple):
 
 
 def score_item(name: str, structure: Any, volume_ratio: float, model: Any = None, settings: tuple = (),
-               core_radius: float = CORE_RADIUS) -> dict:
+               core_radius: float = CORE_RADIUS, threads: int | None = None) -> dict:
     """Predict and describe one item; never raises for a bad structure (the row carries the error).
 
     Args:
         name: the item's label; structure: anything ``io.load_cell`` takes; volume_ratio: V/V0 applied to
         the cell as given; model: an ``ElfPredictor``, or a model name / folder (None: the default model),
-        loaded once per worker process; settings: ``InferenceSettings`` fields as (key, value) pairs.
+        loaded once per worker process; settings: ``InferenceSettings`` fields as (key, value) pairs;
+        threads: torch threads of this process (``screen`` gives each worker of an executor one, so that N
+        workers do not start N x cores threads); None leaves torch's setting alone.
     """
     from pymatgen_elfml import symmetry
 
     row = {"name": name, "volume_ratio": float(volume_ratio), "error": None}
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     try:
         from pymatgen_elfml.reference.structures import scaled
 
@@ -177,7 +183,8 @@ def screen(structures: dict | Iterable[Any], predictor: Any = None, volume_ratio
     path = Path(output) if output else None
     done = {(r["name"], r["volume_ratio"]): r for r in (read_jsonl(path) if path else [])}
     todo = [it for it in _items(structures, volume_ratios) if (it[0], it[2]) not in done]
-    args = [(name, s, v, predictor, (), core_radius) for name, s, v in todo]
+    threads = 1 if executor is not None else None
+    args = [(name, s, v, predictor, (), core_radius, threads) for name, s, v in todo]
     rows = list(done.values())
     bar = tqdm(total=len(args), desc="screen", unit="item", disable=not progress)
 
