@@ -26,18 +26,9 @@ from tqdm.auto import tqdm
 
 from pymatgen_elfml.reference.engine import ReferenceSettings
 from pymatgen_elfml.reference.store import append_jsonl, read_jsonl, sha256_file  # noqa: F401 (read_jsonl re-exported)
+from pymatgen_elfml.valence import SETUP_VALENCE
 
 
-# valence electrons of the default PBE setups of gpaw-data 1.2.1 (GPAW 26.7), metals only: the cost of a
-# calculation grows with their sum; read from the setups' <atom ... valence=".."/> headers
-SETUP_VALENCE = {
-    "Li": 1, "Na": 7, "K": 9, "Rb": 9, "Cs": 9, "Be": 2, "Mg": 10, "Ca": 10, "Sr": 10, "Ba": 10,
-    "Sc": 11, "Y": 11, "La": 11, "Ce": 12, "Pr": 13, "Nd": 14, "Sm": 16, "Eu": 17, "Gd": 18, "Lu": 25,
-    "Ti": 12, "Zr": 12, "Hf": 12, "V": 13, "Nb": 13, "Ta": 13, "Cr": 6, "Mo": 14, "W": 14, "Mn": 15,
-    "Re": 13, "Fe": 8, "Ru": 16, "Os": 14, "Co": 9, "Rh": 15, "Ir": 15, "Ni": 16, "Pd": 16, "Pt": 16,
-    "Cu": 11, "Ag": 17, "Au": 11, "Zn": 12, "Cd": 12, "Hg": 18, "Al": 3, "Ga": 3, "In": 13, "Tl": 13,
-    "Sn": 14, "Pb": 14, "Bi": 15,
-}  # fmt: skip
 # rounds of the interleaving in ``priority_order``: structures taken per family and round (default 1)
 FAMILY_WEIGHTS = {"template": 3, "elemental": 2}
 

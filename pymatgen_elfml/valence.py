@@ -1,0 +1,34 @@
+"""Valence electron counts of the reference data's PAW setups: what a learned valence density integrates to.
+
+The counts are those of the default PBE setups of gpaw-data 1.2.1 (GPAW 26.7; GPAW's setups are GPL-licensed
+data of the GPAW project, https://gpaw.readthedocs.io), read from each setup's ``<atom ... valence="..">``
+header: the electrons GPAW treats explicitly, semicore shells included (Na 7, Ca 10, ...). Metals only, as
+in the data. Numbers, no imports beyond the standard library.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+SETUP_VALENCE: dict[str, int] = {
+    "Li": 1, "Na": 7, "K": 9, "Rb": 9, "Cs": 9, "Be": 2, "Mg": 10, "Ca": 10, "Sr": 10, "Ba": 10,
+    "Sc": 11, "Y": 11, "La": 11, "Ce": 12, "Pr": 13, "Nd": 14, "Sm": 16, "Eu": 17, "Gd": 18, "Lu": 25,
+    "Ti": 12, "Zr": 12, "Hf": 12, "V": 13, "Nb": 13, "Ta": 13, "Cr": 6, "Mo": 14, "W": 14, "Mn": 15,
+    "Re": 13, "Fe": 8, "Ru": 16, "Os": 14, "Co": 9, "Rh": 15, "Ir": 15, "Ni": 16, "Pd": 16, "Pt": 16,
+    "Cu": 11, "Ag": 17, "Au": 11, "Zn": 12, "Cd": 12, "Hg": 18, "Al": 3, "Ga": 3, "In": 13, "Tl": 13,
+    "Sn": 14, "Pb": 14, "Bi": 15,
+}  # fmt: skip
+
+
+def valence_electrons(symbols: Iterable[str]) -> int:
+    """Total valence electrons of the atoms ``symbols`` (one symbol per atom) in the setups' convention.
+
+    Raises:
+        ValueError: naming the elements that have no entry (no setup in the reference data's convention).
+    """
+    symbols = list(symbols)
+    missing = sorted(set(symbols) - set(SETUP_VALENCE))
+    if missing:
+        raise ValueError(f"no valence electron count for {', '.join(missing)}: the reference data's PAW setups "
+                         f"(gpaw-data 1.2.1) cover {len(SETUP_VALENCE)} metals")
+    return sum(SETUP_VALENCE[s] for s in symbols)
