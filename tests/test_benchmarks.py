@@ -38,6 +38,26 @@ def test_training_study_settings_read_flat_and_nested_configs():
     assert training_study.settings(nested) == text
 
 
-@pytest.mark.parametrize("name", ["patch_seams", "learning_curve", "reference_convergence", "speed"])
+@pytest.mark.parametrize("name", ["patch_seams", "learning_curve", "reference_convergence", "speed", "scaling", "screening"])
 def test_benchmark_scripts_import(name):
     __import__(name)
+
+
+def test_screening_benchmark_on_one_held_out_cell(tiny_predictor):
+    import screening
+
+    folder = REPO / "data" / "v2"
+    result = screening.evaluate(folder, "test", {"bin-AgZn-B2-v0.60"}, tiny_predictor)
+    row = result["structures"][0]
+    assert row[("reference (GPAW)")]["site_error_A"] == 0.0  # the reference against itself
+    summary = screening.summarize(result["structures"] * 3)
+    assert summary["model"]["n"] == 3 and summary["model"]["top5_overlap"] == 1
+
+
+def test_scaling_benchmark_cells_and_power_law():
+    import scaling
+
+    assert [len(scaling.cell(n, rattled)) for n in (1, 4, 32) for rattled in (False, True)] == [1, 1, 4, 4, 32, 32]
+    rows = [{"n_atoms": n, "t": 2.0 * n**1.5} for n in (2, 4, 8, 16)]
+    a, b = scaling.fit_power_law(rows, "t")
+    assert a == pytest.approx(2.0) and b == pytest.approx(1.5)
