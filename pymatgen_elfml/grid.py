@@ -1,4 +1,4 @@
-"""Grid shapes from a target spacing, commensurate with the space group, and periodic resampling."""
+"""Grid shapes from a target spacing, commensurate with the space group (resampling: ``primitive.map_to_cell``)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import warnings
 from functools import reduce
 
 import numpy as np
-from scipy import ndimage
 
 from pymatgen_elfml.symmetry import SeitzOps
 
@@ -102,28 +101,3 @@ def grid_shape(
 def voxel_spacing(lattice: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """(3,) spacing |a_i| / n_i in Angstrom."""
     return np.linalg.norm(np.asarray(lattice, dtype=float), axis=1) / np.asarray(shape)
-
-
-def resample_periodic(field: np.ndarray, shape: tuple[int, int, int], order: int = 3) -> np.ndarray:
-    """Resample a periodic field onto another grid of the same cell.
-
-    Point [i, j, k] of either grid sits at fractional (i/n0, j/n1, k/n2); values between
-    grid points come from a periodic (``grid-wrap``) B-spline of the given order.
-
-    Args:
-        field: (n0, n1, n2) array.
-        shape: target grid shape.
-        order: spline order 0-5 (1 = trilinear).
-
-    Returns:
-        float64 array of ``shape``; the input itself (copied) when the shapes agree.
-    """
-    field = np.asarray(field, dtype=float)
-    if tuple(shape) == field.shape:
-        return field.copy()
-    if len(shape) != 3 or min(shape) < 1:
-        raise ValueError(f"target grid must be three positive integers, got {shape}")
-    coords = np.meshgrid(
-        *[np.arange(m) * (n / m) for n, m in zip(field.shape, shape)], indexing="ij"
-    )
-    return ndimage.map_coordinates(field, coords, order=order, mode="grid-wrap")

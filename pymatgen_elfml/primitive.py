@@ -167,13 +167,16 @@ def map_to_cell(field: np.ndarray, supercell: np.ndarray, shape: tuple[int, int,
 
     Args:
         field: (p0, p1, p2) values on the primitive cell's grid.
-        supercell: (3, 3) int M of ``Reduction``.
+        supercell: (3, 3) int M of ``Reduction`` (the identity resamples a field of one cell onto another grid).
         shape: (n0, n1, n2) output grid of the input cell.
 
     Returns:
         (n0, n1, n2) float64.
     """
     field = np.asarray(field, dtype=float)
+    shape = tuple(int(n) for n in shape)
+    if len(shape) != 3 or min(shape) < 1:
+        raise ValueError(f"target grid must be three positive integers, got {shape}")
     k = _index_map(supercell, field.shape, shape)
     exact = copies_exactly(supercell, field.shape, shape)
     coeffs = field if exact else ndimage.spline_filter(field, order=3, mode="grid-wrap")

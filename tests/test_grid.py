@@ -4,7 +4,10 @@ import numpy as np
 import pytest
 from pymatgen.core import Lattice, Structure
 
-from pymatgen_elfml.grid import grid_shape, resample_periodic, voxel_spacing
+from pymatgen_elfml.grid import grid_shape, voxel_spacing
+from pymatgen_elfml.primitive import map_to_cell
+
+SAME_CELL = np.eye(3, dtype=int)
 from pymatgen_elfml.io import validate
 from pymatgen_elfml.symmetry import is_commensurate, seitz_ops
 
@@ -40,22 +43,22 @@ def test_hexagonal_axes_are_tied():
 def test_resample_identity_and_smooth_function():
     shape = (16, 20, 24)
     f = np.random.default_rng(0).random(shape)
-    np.testing.assert_array_equal(resample_periodic(f, shape), f)
+    np.testing.assert_array_equal(map_to_cell(f, SAME_CELL, shape), f)
 
     def wave(s):
         x, y, z = np.meshgrid(*[np.arange(n) / n for n in s], indexing="ij")
         return np.sin(2 * np.pi * x) * np.cos(2 * np.pi * (y + 2 * z))
 
-    out = resample_periodic(wave((32, 40, 48)), (30, 36, 50), order=3)
+    out = map_to_cell(wave((32, 40, 48)), SAME_CELL, (30, 36, 50))
     np.testing.assert_allclose(out, wave((30, 36, 50)), atol=2e-3)
-    np.testing.assert_allclose(resample_periodic(np.full(shape, 0.7), (9, 11, 13)), 0.7)
+    np.testing.assert_allclose(map_to_cell(np.full(shape, 0.7), SAME_CELL, (9, 11, 13)), 0.7)
 
 
 def test_bad_arguments():
     with pytest.raises(ValueError, match="spacing"):
         grid_shape(np.eye(3) * 4, 0.0)
     with pytest.raises(ValueError, match="three positive"):
-        resample_periodic(np.zeros((4, 4, 4)), (4, 0, 4))
+        map_to_cell(np.zeros((4, 4, 4)), SAME_CELL, (4, 0, 4))
 
 
 def test_irrational_translations_are_left_out_of_the_grid_constraints():
