@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -57,8 +58,6 @@ def cell(n_atoms: int, rattled: bool) -> Structure:
 def gpaw_time(structure: Structure, timeout: float) -> dict:
     """Wall time of one single-threaded GPAW reference calculation in a child process."""
     env = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    import os
-
     try:
         done = subprocess.run([sys.executable, "-c", GPAW_CHILD], input=json.dumps(structure.as_dict()), text=True,
                               capture_output=True, timeout=timeout, env={**os.environ, **env}, check=True)

@@ -27,7 +27,7 @@ def _smooth_5(n: int) -> bool:
     return n == 1
 
 
-def denominator(t: float, max_den: int = 120) -> int | None:
+def _denominator(t: float, max_den: int = 120) -> int | None:
     """Smallest d <= max_den with t * d integral (to 1e-6), or None."""
     for d in range(1, max_den + 1):
         if abs(t * d - round(t * d)) < 1e-6:
@@ -42,7 +42,7 @@ def rational_ops(ops: SeitzOps) -> SeitzOps:
     has an irrational translation and can map no grid onto itself; the others form the
     subgroup a grid can be made commensurate with.
     """
-    keep = np.array([all(denominator(t) is not None for t in row) for row in ops.translations])
+    keep = np.array([all(_denominator(t) is not None for t in row) for row in ops.translations])
     return SeitzOps(ops.rotations[keep], ops.translations[keep])
 
 
@@ -71,7 +71,7 @@ def grid_shape(
     ops = rational_ops(ops) if ops is not None else SeitzOps.identity()
     lengths = np.linalg.norm(np.asarray(lattice, dtype=float), axis=1)
     n_min = [max(1, math.ceil(length / spacing - 1e-9)) for length in lengths]
-    steps = [math.lcm(multiple_of, reduce(math.lcm, (denominator(t) for t in ops.translations[:, i]), 1))
+    steps = [math.lcm(multiple_of, reduce(math.lcm, (_denominator(t) for t in ops.translations[:, i]), 1))
              for i in range(3)]
     upper = 2 * max(n_min) + 2 * max(steps)
     cands = [

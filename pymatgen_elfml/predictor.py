@@ -130,12 +130,12 @@ class ElfPredictor:
         inputs = sad[None] if self.spec.arch.inputs == "log_sad" else sad_features(sad, prim.lattice, prim.frac, self.spec.arch.inputs)
         inputs = inputs.astype(np.float32)
         grid_ops = symmetry.commensurate_ops(native, prim_ops)
-        where = symmetry.asymmetric_unit(native, grid_ops)[1] if len(grid_ops) > 1 else None  # P1: every point its own orbit
+        au, where = symmetry.asymmetric_unit(native, grid_ops) if len(grid_ops) > 1 else (None, None)  # P1: no orbits
         pooling = self.spec.arch.symm_input or self.spec.arch.symm_stages
         return _Job(structure, reduction, ops, out_shape, inputs, prim_ops if pooling else None,
-                    where, self._local_logits(inputs, where))
+                    where, self._local_logits(inputs, au, where))
 
-    def _local_logits(self, inputs: np.ndarray, where: np.ndarray | None) -> np.ndarray | None:
+    def _local_logits(self, inputs: np.ndarray, au: np.ndarray | None, where: np.ndarray | None) -> np.ndarray | None:
         """The network's per-voxel branch (forest / MLP / semilocal logit), evaluated once per orbit of
         grid points: its inputs are space-group invariant, so the other points of an orbit repeat it (up to
         rounding noise of the inputs, which can flip a forest threshold: the branch is exactly symmetric by
@@ -143,8 +143,8 @@ class ElfPredictor:
         cfg = self.spec.arch
         if not (cfg.pointwise_trees or cfg.pointwise_hidden or cfg.logit_residual):
             return None
-        au = np.unique(where.reshape(-1), return_index=True)[1] if where is not None else slice(None)
-        x = torch.as_tensor(inputs.reshape(len(inputs), -1)[:, au][None, :, :, None, None], device=self.device)
+        x = inputs.reshape(len(inputs), -1)
+        x = torch.as_tensor((x if au is None else x[:, au])[None, :, :, None, None], device=self.device)
         with torch.inference_mode():
             logits = self.net.local_logits(x).float().cpu().numpy().reshape(-1)
         return logits[where] if where is not None else logits.reshape(inputs.shape[1:])

@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import fft
 
-from pymatgen_elfml.symmetry import SeitzOps, apply_op, grid_map_coefficients, grid_orbits
+from pymatgen_elfml.symmetry import SeitzOps, apply_op, asymmetric_unit, grid_orbits, symmetrize
 
 
 def reduce_field(field: np.ndarray, ops: SeitzOps) -> np.ndarray:
@@ -43,10 +43,9 @@ def reduce_field(field: np.ndarray, ops: SeitzOps) -> np.ndarray:
 
 
 def expand_field(reduced: np.ndarray, ops: SeitzOps) -> np.ndarray:
-    """rho(r) = sum_j rho'(T_j r): the full field from its reduced form (exact for symmetric fields)."""
-    reduced = np.asarray(reduced, dtype=float)
-    grid_map_coefficients(reduced.shape, ops)  # ValueError for a grid the operators do not map onto itself
-    return sum(apply_op(reduced, ops, j) for j in range(len(ops)))
+    """rho(r) = sum_j rho'(T_j r) = |G| x ``symmetrize(rho')``: the full field from its reduced form (exact for
+    symmetric fields; ValueError for a grid the operators do not map onto itself)."""
+    return len(ops) * symmetrize(reduced, ops)
 
 
 def fourier_parts(reduced: np.ndarray, ops: SeitzOps) -> np.ndarray:
@@ -55,11 +54,20 @@ def fourier_parts(reduced: np.ndarray, ops: SeitzOps) -> np.ndarray:
     return np.stack([fft.fftn(apply_op(reduced, ops, j)) for j in range(len(ops))])
 
 
+def _au_mask(shape: tuple[int, int, int], ops: SeitzOps) -> np.ndarray:
+    """(n0, n1, n2) bool: the AU's representative points (``symmetry.asymmetric_unit``)."""
+    mask = np.zeros(int(np.prod(shape)), dtype=bool)
+    mask[asymmetric_unit(shape, ops)[0]] = True
+    return mask.reshape(shape)
+
+
+def _box(mask: np.ndarray) -> tuple[int, int, int]:
+    return tuple(int(i) for i in np.argwhere(mask).max(axis=0) + 1)
+
+
 def au_box(shape: tuple[int, int, int], ops: SeitzOps) -> tuple[int, int, int]:
     """Bounding box (from the grid origin) of the AU's representative points: the block the codec keeps."""
-    rep = grid_orbits(shape, ops)[0]
-    idx = np.argwhere(rep == np.arange(rep.size).reshape(shape))
-    return tuple(int(i) for i in idx.max(axis=0) + 1)
+    return _box(_au_mask(shape, ops))
 
 
 def envelope(shapes: list[tuple[int, int, int]], ops_list: list[SeitzOps]) -> tuple[int, int, int]:
@@ -86,9 +94,8 @@ def dct_encode(reduced: np.ndarray, ops: SeitzOps, env: tuple[int, int, int]) ->
 def dct_decode(coeffs: np.ndarray, shape: tuple[int, int, int], ops: SeitzOps) -> np.ndarray:
     """Inverse of ``dct_encode`` onto the grid ``shape``: the reduced field, zero outside the AU."""
     block = fft.idctn(np.asarray(coeffs, float), type=2, norm="ortho")
-    rep = grid_orbits(shape, ops)[0]
-    own = rep == np.arange(rep.size).reshape(shape)
-    box = au_box(shape, ops)
+    own = _au_mask(shape, ops)
+    box = _box(own)
     out = np.zeros(shape)
     out[: box[0], : box[1], : box[2]] = block[: box[0], : box[1], : box[2]]
     return np.where(own, out, 0.0)
