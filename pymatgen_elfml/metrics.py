@@ -29,6 +29,13 @@ def distance_to_nuclei(lattice: np.ndarray, frac: np.ndarray, shape: tuple[int, 
     return nearest_nucleus_distance(lattice, frac, shape, cap=bound)
 
 
+def peak_mask(elf: np.ndarray, allowed: np.ndarray, min_value: float = 0.0) -> np.ndarray:
+    """(n0, n1, n2) bool: strict local maxima (periodic 3x3x3 neighbourhood, flat regions excluded) where
+    ``allowed`` is True and the ELF is at least ``min_value``."""
+    peak = (elf == ndimage.maximum_filter(elf, size=3, mode="wrap")) & (elf >= min_value) & allowed
+    return peak & (elf > ndimage.minimum_filter(elf, size=3, mode="wrap") + 1e-6)  # flat regions are no maxima
+
+
 def interstitial_maxima(elf: np.ndarray, lattice: np.ndarray, frac: np.ndarray, min_dist: float = 1.0,
                         min_value: float = 0.0) -> np.ndarray:
     """Strict local maxima (periodic 3x3x3 neighbourhood) more than ``min_dist`` A from every nucleus.
@@ -36,9 +43,7 @@ def interstitial_maxima(elf: np.ndarray, lattice: np.ndarray, frac: np.ndarray, 
     Returns:
         (m, 4) rows (f0, f1, f2, ELF) with fractional positions.
     """
-    peak = (elf == ndimage.maximum_filter(elf, size=3, mode="wrap")) & (elf >= min_value)
-    peak &= elf > ndimage.minimum_filter(elf, size=3, mode="wrap") + 1e-6  # flat regions are no maxima
-    peak &= distance_to_nuclei(lattice, frac, elf.shape) > min_dist
+    peak = peak_mask(elf, distance_to_nuclei(lattice, frac, elf.shape) > min_dist, min_value)
     idx = np.argwhere(peak)
     return np.column_stack([idx / np.array(elf.shape), elf[peak]]) if len(idx) else np.zeros((0, 4))
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy import ndimage
 
-from pymatgen_elfml.metrics import distance_to_nuclei
+from pymatgen_elfml.metrics import distance_to_nuclei, peak_mask
 
 CORE_RADIUS = 1.0  # Angstrom
 VOLUME_LEVELS = (0.5, 0.6, 0.7)
@@ -49,21 +49,21 @@ def _parabola(minus: np.ndarray, centre: np.ndarray, plus: np.ndarray) -> tuple[
 
 
 def local_maxima(elf: np.ndarray, lattice: np.ndarray, frac: np.ndarray, core_radius: float = CORE_RADIUS,
-                 min_value: float = 0.0) -> np.ndarray:
+                 min_value: float = 0.0, dist: np.ndarray | None = None) -> np.ndarray:
     """Strict periodic local maxima of the ELF in the interstitial region, refined below the voxel.
 
     Args:
         elf: (n0, n1, n2) ELF. lattice: (3, 3) rows in Angstrom. frac: (n_atoms, 3) nuclei.
         core_radius: maxima closer than this to a nucleus (Angstrom) are ignored.
         min_value: maxima below this ELF are ignored.
+        dist: (n0, n1, n2) ``metrics.distance_to_nuclei`` if the caller has it (None: computed here).
 
     Returns:
         (m, 5) rows: fractional position (3), ELF value, distance to the nearest nucleus (Angstrom).
     """
     elf = np.asarray(elf, float)
-    dist = distance_to_nuclei(lattice, frac, elf.shape)
-    peak = (elf == ndimage.maximum_filter(elf, size=3, mode="wrap")) & (elf >= min_value) & (dist > core_radius)
-    peak &= elf > ndimage.minimum_filter(elf, size=3, mode="wrap") + 1e-6  # flat regions are no maxima
+    dist = distance_to_nuclei(lattice, frac, elf.shape) if dist is None else dist
+    peak = peak_mask(elf, dist > core_radius, min_value)
     idx = np.argwhere(peak)
     if not len(idx):
         return np.zeros((0, 5))
@@ -120,15 +120,14 @@ def symmetric_site(site: np.ndarray, rotations: np.ndarray, translations: np.nda
 
 def wyckoff_label(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, site: np.ndarray,
                   rotations: np.ndarray, translations: np.ndarray, symprec: float = 0.05) -> tuple[str, int]:
-    """Wyckoff position ("12d") of a site (first moved onto its special position, ``symmetric_site``) in
-    the structure's space group (spglib), and the site's multiplicity in the given cell.
+    """Wyckoff position ("12d") of a site on its special position (``symmetric_site``) in the structure's
+    space group (spglib), and the site's multiplicity in the given cell.
 
     The site's whole orbit is added as atoms of a species no structure has, so the group is unchanged;
     the label's multiplicity is that of the standard conventional cell; "" when spglib finds no group.
     """
     import spglib
 
-    site = symmetric_site(site, rotations, translations, lattice)
     orbit = np.mod(np.einsum("nij,j->ni", rotations, site) + translations, 1.0)
     keep: list[np.ndarray] = []
     for p in orbit:
@@ -240,18 +239,20 @@ def template_score(networking_3d: float, max_elf: float, volume_fraction_05: flo
 
 
 def distinct_maxima(elf: np.ndarray, lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, rotations: np.ndarray,
-                    translations: np.ndarray, core_radius: float = CORE_RADIUS, min_value: float = 0.0) -> list[Maximum]:
+                    translations: np.ndarray, core_radius: float = CORE_RADIUS, min_value: float = 0.0,
+                    dist: np.ndarray | None = None) -> list[Maximum]:
     """Symmetry-distinct interstitial maxima, highest first, each with its Wyckoff position.
 
     Args:
-        elf, lattice, frac: as for ``local_maxima``; numbers: (n_atoms,) atomic numbers;
+        elf, lattice, frac, dist: as for ``local_maxima``; numbers: (n_atoms,) atomic numbers;
         rotations, translations: the cell's Seitz operators (``symmetry.seitz_ops``).
     """
     out = []
-    for group in merge_by_symmetry(local_maxima(elf, lattice, frac, core_radius, min_value), rotations, translations, lattice):
+    raw = local_maxima(elf, lattice, frac, core_radius, min_value, dist)
+    for group in merge_by_symmetry(raw, rotations, translations, lattice):
         top = group[0]
-        label, mult = wyckoff_label(lattice, frac, numbers, top[:3], rotations, translations)
         site = symmetric_site(top[:3], rotations, translations, lattice)
+        label, mult = wyckoff_label(lattice, frac, numbers, site, rotations, translations)
         out.append(Maximum(tuple(float(x) for x in site), float(top[3]), mult, label, float(top[4])))
     return out
 
@@ -260,9 +261,10 @@ def describe(elf: np.ndarray, lattice: np.ndarray, frac: np.ndarray, numbers: np
              translations: np.ndarray, core_radius: float = CORE_RADIUS) -> tuple[TemplateDescriptors, list[Maximum]]:
     """All descriptors of one ELF (arguments as for ``distinct_maxima``) and its distinct maxima."""
     elf = np.asarray(elf, float)
-    interstitial = distance_to_nuclei(lattice, frac, elf.shape) > core_radius
+    dist = distance_to_nuclei(lattice, frac, elf.shape)
+    interstitial = dist > core_radius
     net = networking_values(elf, interstitial)
-    maxima = distinct_maxima(elf, lattice, frac, numbers, rotations, translations, core_radius)
+    maxima = distinct_maxima(elf, lattice, frac, numbers, rotations, translations, core_radius, dist=dist)
     vol = {f"{v:.1f}": float(np.mean(interstitial & (elf >= v))) for v in VOLUME_LEVELS}
     max_elf = max((m.value for m in maxima), default=0.0)
     desc = TemplateDescriptors(net[1], net[2], net[3], dimensionality(interstitial & (elf >= 0.5)), max_elf,
