@@ -1,4 +1,4 @@
-"""Command line: ``pymatgen-elfml predict``, ``sad``, ``screen`` and ``models``; ``--version``."""
+"""Command line: ``pymatgen-elfml predict``, ``density``, ``sad``, ``screen`` and ``models``; ``--version``."""
 
 from __future__ import annotations
 
@@ -24,18 +24,9 @@ def _parser() -> argparse.ArgumentParser:
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {v}")
     sub = parser.add_subparsers(dest="command", required=True)
-    pred = sub.add_parser("predict", help="predict the ELF of a structure and write an ELFCAR",
-                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    pred.add_argument("structure", help="POSCAR, CIF or any file pymatgen or ASE reads")
-    pred.add_argument("-o", "--output", default="ELFCAR")
-    pred.add_argument("--model", default=None, help="registered model name or model folder (default: the default model)")
-    pred.add_argument("--grid", type=int, nargs=3, metavar=("NX", "NY", "NZ"))
-    pred.add_argument("--spacing", type=float, help="output grid spacing in Angstrom")
-    pred.add_argument("--device", default="auto")
-    pred.add_argument("--no-symmetrize", action="store_true")
-    pred.add_argument("--memory-budget", type=float, default=8.0, help="GB; 0 turns the check off")
-    pred.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
-                      help="bf16: bfloat16 convolutions (float32 head); auto: bf16 on CUDA and AMX CPUs, else fp32")
+    for command, output, what in (("predict", "ELFCAR", "the ELF of a structure and write an ELFCAR"),
+                                  ("density", "CHGCAR", "the valence charge density of a structure and write a CHGCAR")):
+        _model_parser(sub.add_parser(command, help=f"predict {what}", formatter_class=argparse.ArgumentDefaultsHelpFormatter), output)
     sad = sub.add_parser("sad", help="superposed atomic density as a CHGCAR",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     sad.add_argument("structure")
@@ -46,6 +37,20 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("models", help="list the registered models")
     _screen_parser(sub)
     return parser
+
+
+def _model_parser(pred: argparse.ArgumentParser, output: str) -> None:
+    """Options of the commands that run a model (``predict``: ELF, ``density``: valence density)."""
+    pred.add_argument("structure", help="POSCAR, CIF or any file pymatgen or ASE reads")
+    pred.add_argument("-o", "--output", default=output)
+    pred.add_argument("--model", default=None, help="registered model name or model folder (default: the default model)")
+    pred.add_argument("--grid", type=int, nargs=3, metavar=("NX", "NY", "NZ"))
+    pred.add_argument("--spacing", type=float, help="output grid spacing in Angstrom")
+    pred.add_argument("--device", default="auto")
+    pred.add_argument("--no-symmetrize", action="store_true")
+    pred.add_argument("--memory-budget", type=float, default=8.0, help="GB; 0 turns the check off")
+    pred.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                      help="bf16: bfloat16 convolutions (float32 head); auto: bf16 on CUDA and AMX CPUs, else fp32")
 
 
 def _screen_parser(sub) -> None:
@@ -76,8 +81,8 @@ def _models() -> int:
 
     for name, folder in pretrained.registered_models().items():
         spec = pretrained.load_model(folder)[1]
-        tag = " (default)" if name == pretrained.DEFAULT_MODEL else ""
-        print(f"{name}{tag}: {len(spec.elements)} training elements, native spacing {spec.native_spacing} A; "
+        tag = " (default)" if name in (pretrained.DEFAULT_MODEL, pretrained.DEFAULT_DENSITY_MODEL) else ""
+        print(f"{name}{tag}: {spec.arch.target}, {len(spec.elements)} training elements, native spacing {spec.native_spacing} A; "
               f"card: {folder / 'MODEL_CARD.md'}")
     return 0
 
@@ -138,13 +143,14 @@ def _screen_plots(table, folder: Path, items: dict, model: str | None) -> None:
 
 def _run(args) -> object:
     _check_output(args.output)
-    if args.command == "predict":
+    from pymatgen_elfml.generator import DensityGenerator
+
+    if args.command in ("predict", "density"):
         from pymatgen_elfml.predictor import ElfPredictor
 
-        predictor = ElfPredictor.from_pretrained(args.model, device=args.device,
-                                                 memory_budget_gb=args.memory_budget or None, precision=args.precision)
-        return predictor.predict(args.structure, grid=args.grid, spacing=args.spacing, symmetrize=not args.no_symmetrize)
-    from pymatgen_elfml.generator import DensityGenerator
+        load = ElfPredictor.from_pretrained if args.command == "predict" else DensityGenerator.from_pretrained
+        model = load(args.model, device=args.device, memory_budget_gb=args.memory_budget or None, precision=args.precision)
+        return model.predict(args.structure, grid=args.grid, spacing=args.spacing, symmetrize=not args.no_symmetrize)
 
     return DensityGenerator().sad(args.structure, spacing=args.spacing, grid=args.grid, sigma=args.sigma)
 

@@ -1,28 +1,103 @@
-"""``DensityGenerator``: densities from structures, starting with the superposed atomic density."""
+"""``DensityGenerator``: densities from structures: the superposed atomic density, and a learned valence density."""
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Iterable, Iterator
 from typing import Any
 
+import numpy as np
 from pymatgen.io.vasp.outputs import Chgcar
 
-from pymatgen_elfml import io, symmetry
+from pymatgen_elfml import io, pretrained, symmetry
 from pymatgen_elfml.grid import NATIVE_SPACING, SAD_SIGMA, check_spacing, grid_shape, voxel_spacing
+from pymatgen_elfml.predictor import ElfPredictor
+from pymatgen_elfml.sad import sad_density
+from pymatgen_elfml.valence import valence_electrons
 
 COARSE_VOXEL = 0.5  # Angstrom: on coarser grids the smoothing (2 voxels) washes out the atoms
-from pymatgen_elfml.sad import sad_density
+
+
+class ValenceDensityPredictor(ElfPredictor):
+    """The ``ElfPredictor`` pipeline (primitive cell, symmetry, batching, resampling) for a model with
+    ``target="density"``: the network predicts rho / mean(rho), which is scaled so that the density
+    integrates to the structure's valence electron count (``valence.valence_electrons``) exactly."""
+
+    TARGET = "density"
+    DEFAULT = pretrained.DEFAULT_DENSITY_MODEL
+    BOUNDS = None
+
+    def _prepare(self, structure: Any, grid, spacing):
+        structure, _ = io.load_cell(structure)
+        valence_electrons(site.specie.symbol for site in structure)  # ValueError before any work
+        return super()._prepare(structure, grid, spacing)
+
+    def _wrap(self, structure: Any, field: np.ndarray) -> Chgcar:
+        """rho = field * N_valence / (mean(field) * V) in e/A^3, as a ``Chgcar`` (data rho * V)."""
+        mean = float(np.mean(field, dtype=np.float64))
+        if not mean > 0:
+            raise RuntimeError(f"the predicted density has mean {mean:.3g}: it cannot be scaled to the valence "
+                               "electron count (the weights are probably not a trained density model)")
+        n_valence = valence_electrons(site.specie.symbol for site in structure)
+        return io.to_chgcar(structure, np.asarray(field, dtype=np.float64) * (n_valence / (mean * structure.volume)))
 
 
 class DensityGenerator:
-    """Densities on VASP grids.
+    """Densities on VASP grids: ``sad`` (no model) and ``predict`` (a learned valence density,
+    ``DensityGenerator.from_pretrained()``).
 
     >>> from pymatgen.core import Lattice, Structure
     >>> al = Structure(Lattice.cubic(4.05), ["Al"] * 4, [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]])
     >>> chg = DensityGenerator().sad(al, spacing=0.15)
     >>> chg.data["total"].shape, round(float(chg.data["total"].mean()), 6)
     ((30, 30, 30), 52.0)
+
+    Args:
+        predictor: the learned-density model (``from_pretrained`` makes one); None: ``sad`` only.
     """
+
+    def __init__(self, predictor: ValenceDensityPredictor | None = None):
+        self.predictor = predictor
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike | None = None, device: str = "auto",
+                        **settings: Any) -> DensityGenerator:
+        """A generator with a learned valence-density model: a registered name (default
+        ``density-metals-v1``) or a folder written by ``save_pretrained``; ``settings`` as for
+        ``ElfPredictor.from_pretrained`` (whole-cell / patch inference, precision).
+
+        Raises:
+            ValueError: unknown name, or a model that does not predict a density.
+            pretrained.ModelFileError: missing or corrupted model files.
+        """
+        return cls(ValenceDensityPredictor.from_pretrained(name_or_path, device, **settings))
+
+    def predict(self, structure: Any, grid: tuple[int, int, int] | None = None, spacing: float | None = None,
+                **kwargs: Any) -> Chgcar:
+        """Learned valence density (the reference data's PAW valence: ``valence.SETUP_VALENCE``) as a
+        ``Chgcar`` (data = rho * V, rho in e/A^3) whose grid mean equals the valence electron count.
+
+        Args:
+            structure: pymatgen ``Structure``, ``ase.Atoms`` or a structure file path.
+            grid: output grid (n0, n1, n2), e.g. an existing CHGCAR's; spacing: its spacing in A
+                (default: the model's native 0.10 A); kwargs: ``symmetrize``, ``precision``.
+
+        Raises:
+            ValueError: bad structure, or an element without a valence electron count.
+        """
+        return self._model().predict(structure, grid=grid, spacing=spacing, **kwargs)
+
+    def predict_many(self, structures: Iterable[Any], progress: bool = True, errors: str = "raise",
+                     batch_size: int | None = None, **kwargs: Any) -> Iterator[Chgcar | Exception]:
+        """``predict`` lazily over many structures with a progress bar (``ElfPredictor.predict_many``'s options)."""
+        return self._model().predict_many(structures, progress=progress, errors=errors, batch_size=batch_size, **kwargs)
+
+    def _model(self) -> ValenceDensityPredictor:
+        if self.predictor is None:
+            raise RuntimeError("this DensityGenerator has no learned model: use DensityGenerator.from_pretrained() "
+                               "(DensityGenerator().sad() needs none)")
+        return self.predictor
 
     def sad(self, structure: Any, spacing: float | None = None, grid: tuple[int, int, int] | None = None,
             sigma: float | None = None) -> Chgcar:

@@ -60,10 +60,20 @@ class ElfPredictor:
         spec: the model's grid and patch settings.
         device: "auto" (CUDA, then MPS, then CPU) or a torch device.
         settings: whole-cell / patch inference (default: the model's patch size and halo).
+
+    Raises:
+        ValueError: a model trained for another target (``UNetConfig.target``), e.g. a density model.
     """
+
+    TARGET = "elf"  # the UNetConfig.target of the models this class runs
+    DEFAULT = pretrained.DEFAULT_MODEL
+    BOUNDS: tuple[float, float] | None = (0.0, 1.0)  # output values are clipped to these after resampling
 
     def __init__(self, net: PeriodicUNet3D, spec: pretrained.ModelSpec, device: str | torch.device = "auto",
                  settings: InferenceSettings | None = None):
+        if spec.arch.target != self.TARGET:
+            raise ValueError(f"{type(self).__name__} runs models with target {self.TARGET!r}; this model predicts "
+                             f"{spec.arch.target!r} (ELF: ElfPredictor, valence density: DensityGenerator.from_pretrained)")
         self.device = resolve_device(device)
         if self.device.type == "mps":
             net = float32_only(net)
@@ -80,7 +90,7 @@ class ElfPredictor:
             ValueError: unknown name (lists the known ones) or no default model yet.
             pretrained.ModelFileError: missing or corrupted model files.
         """
-        net, spec = pretrained.load_model(pretrained.resolve(name_or_path))
+        net, spec = pretrained.load_model(pretrained.resolve(name_or_path, cls.DEFAULT))
         base = InferenceSettings(patch_size=spec.patch_size, halo=spec.halo)
         return cls(net, spec, device, replace(base, **settings))
 
@@ -163,20 +173,26 @@ class ElfPredictor:
                 out[i] = predict_grid(self.net, job.inputs, job.pool_ops, settings, self.device, job.local)
         return out
 
-    def _finish(self, job: _Job, elf: np.ndarray, symmetrize: bool) -> Elfcar:
-        """Symmetrize on the primitive grid, map onto the output grid of the cell as given, wrap."""
-        if not np.all(np.isfinite(elf)):
+    def _finish(self, job: _Job, field: np.ndarray, symmetrize: bool) -> Any:
+        """Symmetrize on the primitive grid, map onto the output grid of the cell as given, wrap (``_wrap``)."""
+        if not np.all(np.isfinite(field)):
             raise RuntimeError("the network produced NaN/inf values: the weights are probably corrupted")
         if symmetrize and job.where is not None:
-            elf = symmetry.orbit_mean(elf, job.where)
-        m, native = job.reduction.supercell, elf.shape
+            field = symmetry.orbit_mean(field, job.where)
+        m, native = job.reduction.supercell, field.shape
         if native != job.out_shape or not np.array_equal(m, np.eye(3, dtype=int)):
-            elf = np.clip(map_to_cell(elf, m, job.out_shape), 0.0, 1.0)
+            field = map_to_cell(field, m, job.out_shape)
+            if self.BOUNDS is not None:
+                field = np.clip(field, *self.BOUNDS)
             if symmetrize and not copies_exactly(m, native, job.out_shape):
                 # spline values: exact on pure translations already, one operator per rotation does the rest
                 cosets = symmetry.translation_cosets(symmetry.commensurate_ops(job.out_shape, job.ops))
-                elf = symmetry.symmetrize(elf, cosets)
-        return io.to_elfcar(job.structure, elf)
+                field = symmetry.symmetrize(field, cosets)
+        return self._wrap(job.structure, field)
+
+    def _wrap(self, structure: Any, field: np.ndarray) -> Elfcar:
+        """The output object of a field on the output grid of ``structure``."""
+        return io.to_elfcar(structure, field)
 
     def _warn_outside_training(self, structure) -> None:
         """``OutOfDomainWarning`` naming the elements absent from the model's training set (if recorded)."""
@@ -219,7 +235,7 @@ class ElfPredictor:
         settings = replace(self.settings, **({"batch_size": batch_size} if batch_size else {}),
                            **({"precision": precision} if precision else {}))
         items = structures if isinstance(structures, (list, tuple)) else list(structures)
-        bar = tqdm(total=len(items), desc="ELF", unit="structure", disable=not progress)
+        bar = tqdm(total=len(items), desc=self.TARGET, unit="structure", disable=not progress)
         for b0 in range(0, len(items), settings.batch_size):
             for result in self._predict_batch(items[b0 : b0 + settings.batch_size], settings, symmetrize, kwargs):
                 if isinstance(result, Exception) and errors == "raise":

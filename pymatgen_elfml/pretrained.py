@@ -29,6 +29,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
 DEFAULT_MODEL = "elf-metals-v2"  # models/elf-metals-v2, see its MODEL_CARD.md (v1 stays loadable by name)
+DEFAULT_DENSITY_MODEL = "density-metals-v1"  # the default of DensityGenerator.from_pretrained()
 
 
 class ModelFileError(RuntimeError):
@@ -153,23 +154,23 @@ def registered_models() -> dict[str, Path]:
     return {p.name: p for p in sorted(root.iterdir()) if (p / CONFIG_FILE).is_file()}
 
 
-def resolve(name_or_path: str | os.PathLike | None) -> Path:
-    """A registered model name, or a folder path, to the model folder.
+def resolve(name_or_path: str | os.PathLike | None, default: str = DEFAULT_MODEL) -> Path:
+    """A registered model name, or a folder path, to the model folder (None: ``default``).
 
     Raises:
         ValueError: unknown name (the message lists the known ones), or the default model
             while no trained model is registered.
     """
     known = registered_models()
-    name = DEFAULT_MODEL if name_or_path is None else name_or_path
+    name = default if name_or_path is None else name_or_path
     if str(name) in known:
         return known[str(name)]
     if Path(name).is_dir():
         return Path(name)
     names = ", ".join(known) or "none yet"
-    if str(name) == DEFAULT_MODEL:
+    if str(name) == default:
         raise ValueError(
-            f"the default model {DEFAULT_MODEL!r} is not registered: no trained weights ship with this "
+            f"the default model {default!r} is not registered: no trained weights ship with this "
             f"version yet. Registered models: {names}. Pass the folder of a model saved with save_pretrained()."
         )
     raise ValueError(f"unknown model {str(name)!r}: not a registered name ({names}) nor a model folder")

@@ -136,3 +136,30 @@ def max_op_deviation(field: np.ndarray, ops) -> float:
     from pymatgen_elfml.symmetry import apply_op
 
     return max(float(np.abs(apply_op(field, ops, k) - field).max()) for k in range(len(ops)))
+
+
+@pytest.fixture(scope="session")
+def triplets(tmp_path_factory):
+    """Triplets of the first six committed reference records (labelled train/val alternately)."""
+    import json
+    import shutil
+
+    from pymatgen_elfml.data.sources import from_reference
+    from pymatgen_elfml.data.triplets import write_triplet
+    from pymatgen_elfml.reference.build import read_jsonl
+
+    folder = REPO / "data" / "v2"
+    rows = read_jsonl(folder / "manifest.jsonl")[:6]
+    if len(rows) < 6:
+        pytest.skip("needs committed reference records")
+    src = tmp_path_factory.mktemp("ref")
+    (src / "records").mkdir()
+    with open(src / "manifest.jsonl", "w") as fh:
+        for row in rows:
+            shutil.copy(folder / row["file"], src / row["file"])
+            fh.write(json.dumps(row) + "\n")
+    (src / "splits.json").write_text(json.dumps({r["id"]: ("val" if i % 3 == 2 else "train") for i, r in enumerate(rows)}))
+    out = tmp_path_factory.mktemp("triplets")
+    for t in from_reference(src):
+        write_triplet(out, t)
+    return out

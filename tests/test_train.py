@@ -12,36 +12,13 @@ import torch
 from conftest import REPO
 
 from pymatgen_elfml.data.dataset import (PatchDataset, PatchGeometry, RandomSamplerWithEpoch, collate_patches)
-from pymatgen_elfml.data.sources import from_reference
-from pymatgen_elfml.data.triplets import write_triplet
 from pymatgen_elfml.losses import UncertaintyWeightedLoss, gradient_loss, histogram_kl, voxel_loss
 from pymatgen_elfml.predictor import ElfPredictor
-from pymatgen_elfml.reference.build import read_jsonl
 from pymatgen_elfml.train import loop
 from pymatgen_elfml.train.config import TrainConfig
 from pymatgen_elfml.train.release import release
 
 GEOM = PatchGeometry(patch=8, halo=4, stride=8)
-
-
-@pytest.fixture(scope="module")
-def triplets(tmp_path_factory):
-    """Triplets of the first six committed reference records (labelled train/val alternately)."""
-    folder = REPO / "data" / "v2"
-    rows = read_jsonl(folder / "manifest.jsonl")[:6]
-    if len(rows) < 6:
-        pytest.skip("needs committed reference records")
-    src = tmp_path_factory.mktemp("ref")
-    (src / "records").mkdir()
-    with open(src / "manifest.jsonl", "w") as fh:
-        for row in rows:
-            shutil.copy(folder / row["file"], src / row["file"])
-            fh.write(json.dumps(row) + "\n")
-    (src / "splits.json").write_text(json.dumps({r["id"]: ("val" if i % 3 == 2 else "train") for i, r in enumerate(rows)}))
-    out = tmp_path_factory.mktemp("triplets")
-    for t in from_reference(src):
-        write_triplet(out, t)
-    return out
 
 
 def tiny_config(data, out, **kw) -> TrainConfig:
@@ -60,7 +37,7 @@ def test_dataset_patches_jitter_and_collate(triplets):
     np.testing.assert_array_equal(ds.offset, first)
     assert np.all((0 <= first) & (first < 8))
     item = ds[3]
-    assert item["sad"].shape == item["elf"].shape == (1, 16, 16, 16)
+    assert item["sad"].shape == item["target"].shape == (1, 16, 16, 16)
     batch = collate_patches([ds[0], ds[len(ds) - 1]])
     assert batch["sym"].shape[0] == 2 and batch["mask"].sum(1).tolist() == [len(ds[0]["sym"]), len(ds[len(ds) - 1]["sym"])]
     val = PatchDataset(triplets, GEOM, split="val", jitter=False)

@@ -57,13 +57,16 @@ class PatchDataset(Dataset):
         inputs: feature set of the network's input channels (``features.FEATURE_SETS``).
         core_radius: the "far" mask marks voxels farther than this (A) from every nucleus.
         fraction: keep a seeded random fraction of the chemical systems (``split_key``; learning curves).
+        target: "elf" (the ELF) or "density" (the valence density over its cell mean, rho / mean(rho),
+            dimensionless; ``target_field``); the items serve it as "target".
 
-    Unreadable or inconsistent samples are skipped and listed in ``self.skipped``.
+    Unreadable or inconsistent samples, and samples without a density when the target is the density,
+    are skipped and listed in ``self.skipped``.
     """
 
     def __init__(self, folder, geometry: PatchGeometry = PatchGeometry(), split: str | None = None,
                  jitter: bool = True, seed: int = 0, inputs: str = "log_sad", core_radius: float = 1.0,
-                 fraction: float = 1.0):
+                 fraction: float = 1.0, target: str = "elf"):
         self.geometry, self.jitter, self.seed = geometry, jitter, seed
         self.samples: list[Triplet] = []
         self.skipped: dict[str, str] = {}
@@ -73,11 +76,15 @@ class PatchDataset(Dataset):
             except ValueError as exc:
                 self.skipped[stem] = str(exc)
                 continue
+            if target == "density" and t.rho is None:
+                self.skipped[stem] = "no valence density (stem_rho.npy) for a density target"
+                continue
             if split is None or t.meta.get("split") == split:
                 self.samples.append(t)
         if fraction < 1.0:
             self.samples = _subset(self.samples, fraction, seed)
         self.ops = [SeitzOps.from_matrices(t.sym) for t in self.samples]
+        self.targets = [target_field(t, target) for t in self.samples]
         self.inputs, self.far = zip(*(_arrays(t, inputs, core_radius) for t in self.samples)) \
             if self.samples else ((), ())
         self.local: list[np.ndarray] | None = None
@@ -117,12 +124,26 @@ class PatchDataset(Dataset):
         return {
             **local,
             "sad": np.stack([cut(c) for c in self.inputs[j]]).astype(np.float32),
-            "elf": cut(t.elf)[None].astype(np.float32),
+            "target": cut(self.targets[j])[None].astype(np.float32),
             "far": cut(self.far[j])[None].astype(np.float32),
             "sym": patch_ops(self.ops[j], first[0], edge, tuple(shape)).as_matrices().astype(np.float32),
             "sym_global": t.sym.astype(np.float32),
             "extent": (np.asarray(edge) / shape).astype(np.float32),
         }
+
+
+def target_field(t: Triplet, target: str) -> np.ndarray:
+    """The training target of a triplet, (n0, n1, n2) float32: its ELF, or for "density" its valence
+    density divided by the cell mean (rho * V / N_valence: the mean is 1, so a mean absolute error is the NMAE)."""
+    if target == "elf":
+        return np.asarray(t.elf, dtype=np.float32)
+    if target != "density":
+        raise ValueError(f"target must be 'elf' or 'density', got {target!r}")
+    rho = np.asarray(t.rho, dtype=np.float64)
+    mean = rho.mean()
+    if not mean > 0:
+        raise ValueError(f"{t.stem}: the density has mean {mean:.3g} e/A^3; it must be positive")
+    return (rho / mean).astype(np.float32)
 
 
 def _subset(samples: list[Triplet], fraction: float, seed: int) -> list[Triplet]:
@@ -151,11 +172,11 @@ def collate_patches(items: list[dict]) -> dict:
     """Stack patches; pad the ragged operator lists to R_max with a (B, R_max) mask.
 
     Returns:
-        sad: (B, C, E, E, E); elf, far (and local, if cached): (B, 1, E, E, E); sym: (B, R_max, 4, 4);
+        sad: (B, C, E, E, E); target, far (and local, if cached): (B, 1, E, E, E); sym: (B, R_max, 4, 4);
         mask: (B, R_max); extent: (B, 3).
     """
     sym, mask = pad_seitz([it["sym"] for it in items])
-    keys = ("sad", "elf", "far", "extent") + (("local",) if "local" in items[0] else ())
+    keys = ("sad", "target", "far", "extent") + (("local",) if "local" in items[0] else ())
     stack = {k: torch.from_numpy(np.stack([it[k] for it in items])) for k in keys}
     return {**stack, "sym": torch.from_numpy(sym), "mask": torch.from_numpy(mask)}
 

@@ -14,6 +14,9 @@ from pymatgen_elfml.nn.symmavg import SymmAvg3D
 from pymatgen_elfml.nn.trees import TreeEnsemble
 
 
+TARGETS = ("elf", "density")
+
+
 @dataclass(frozen=True)
 class UNetConfig:
     """Constructor arguments of ``PeriodicUNet3D`` (stored with the weights as JSON).
@@ -43,6 +46,11 @@ class UNetConfig:
             TreeEnsemble``, fitted by ``train.local.fit_trees``) whose ELF, in logit space, is the base that
             the U-Net corrects (0: none). Excludes ``pointwise_hidden`` and ``logit_residual``.
         pointwise_leaves: the most leaves of one tree of that forest.
+        target: what the network predicts. "elf": ELF in [0, 1] (a sigmoid of the logits; a forest
+            branch fits the ELF and enters in logit space). "density": the valence density divided by
+            its cell mean, rho * V / N_valence (dimensionless, mean 1), with no output activation: the
+            reference (GPAW's pseudo density with compensation charges, like VASP's CHGCAR) is negative
+            near the nuclei of some setups (Ga, Cs, Li, Al, ...), so a non-negative head could not fit it.
     """
 
     base_channels: int = 16
@@ -57,6 +65,7 @@ class UNetConfig:
     pointwise_hidden: int = 0
     pointwise_trees: int = 0
     pointwise_leaves: int = 63
+    target: str = "elf"
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_channels, int) or self.base_channels < 1:
@@ -79,6 +88,10 @@ class UNetConfig:
             raise ValueError(f"pointwise_trees must be an integer >= 0, got {self.pointwise_trees!r}")
         if not isinstance(self.pointwise_leaves, int) or self.pointwise_leaves < 2:
             raise ValueError(f"pointwise_leaves must be an integer >= 2, got {self.pointwise_leaves!r}")
+        if self.target not in TARGETS:
+            raise ValueError(f"target must be one of {TARGETS}, got {self.target!r}")
+        if self.target != "elf" and self.logit_residual:
+            raise ValueError("logit_residual corrects the semilocal ELF: it needs target='elf'")
         if self.pointwise_trees and (self.pointwise_hidden or self.logit_residual):
             raise ValueError("pointwise_trees replaces pointwise_hidden and logit_residual; set only one of them")
 
@@ -100,7 +113,8 @@ class PeriodicUNet3D(nn.Module):
     """3D U-Net on the torus with optional symmetry pooling.
 
     Input (B, C, n0, n1, n2): the SAD in e/Angstrom^3 (C = 1, ``inputs="log_sad"``) or the channels of
-    ``features.sad_features``; every n_i a multiple of 2**depth. Output (B, 1, n0, n1, n2) ELF in [0, 1].
+    ``features.sad_features``; every n_i a multiple of 2**depth. Output (B, 1, n0, n1, n2): ELF in [0, 1],
+    or for ``target="density"`` the density over its cell mean (see ``UNetConfig.target``).
     """
 
     def __init__(self, config: UNetConfig | None = None, **kwargs):
@@ -131,9 +145,13 @@ class PeriodicUNet3D(nn.Module):
 
     def local_logits(self, sad: torch.Tensor) -> torch.Tensor:
         """Logits that depend on each voxel's own inputs only: the semilocal ELF's (``logit_residual``)
-        plus the pointwise MLP's, or the forest's; (B, 1, ...) for (B, C, ...) raw inputs of any spatial size."""
+        plus the pointwise MLP's, or the forest's; (B, 1, ...) for (B, C, ...) raw inputs of any spatial size.
+        For ``target="density"`` there is no link function: the "logits" are the scaled density itself."""
         if self.config.pointwise_trees:
-            return torch.logit(self.trees(sad).float().clamp(1e-3, 1 - 1e-3)).to(sad.dtype)
+            values = self.trees(sad).float()
+            if self.config.target == "elf":
+                values = torch.logit(values.clamp(1e-3, 1 - 1e-3))
+            return values.to(sad.dtype)
         out = torch.zeros_like(sad[:, :1])
         if self.config.logit_residual:
             base = sad[:, channel_names(self.config.inputs).index(SEMILOCAL_CHANNEL)][:, None]
@@ -191,7 +209,11 @@ class PeriodicUNet3D(nn.Module):
                 logits = layer(logits)
             if self.config.logit_residual or self.config.pointwise_hidden or self.config.pointwise_trees:
                 logits = logits + (self.local_logits(sad) if local is None else local).to(logits.dtype)
-            return self.head[-1](logits)
+            return self.activate(logits)
+
+    def activate(self, logits: torch.Tensor) -> torch.Tensor:
+        """The output of the network's logits: the head's sigmoid for ELF, the identity for a density."""
+        return self.head[-1](logits) if self.config.target == "elf" else logits
 
 
 def _float32(device_type: str):

@@ -36,7 +36,10 @@ class TrainConfig:
         loss: "composite" (Smooth-L1 + gradient + histogram KL, learned log-precisions initialised
             from the first batch) or "smoothl1_grad" (Smooth-L1 + grad_weight * gradient).
         core_radius, core_weight: voxels within core_radius (A) of a nucleus weigh core_weight in the
-            voxel and gradient terms (1 elsewhere).
+            voxel and gradient terms (1 elsewhere); below 1 it weights the interstitial region up.
+        charge_weight: for a density target (``arch.target="density"``, flag --target density), weight of
+            the term |mean(pred) - mean(target)| per item: the relative error of the integrated charge
+            (ignored for ELF).
         train_fraction: keep this fraction of the training structures (seeded; learning curves).
         max_minutes: stop after the first epoch that ends past this wall time (0: no limit); the
             cosine schedule is then laid over the epochs that fit, estimated after the first epoch.
@@ -65,6 +68,7 @@ class TrainConfig:
     grad_weight: float = 0.5
     core_radius: float = 1.0
     core_weight: float = 1.0
+    charge_weight: float = 1.0
     train_fraction: float = 1.0
     max_minutes: float = 0.0
     patience: int = 0
@@ -82,11 +86,16 @@ class TrainConfig:
             raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0: {self}")
         if self.loss not in ("composite", "smoothl1_grad"):
             raise ValueError(f"loss must be 'composite' or 'smoothl1_grad', got {self.loss!r}")
-        if not 0 < self.train_fraction <= 1 or self.core_weight < 0:
-            raise ValueError(f"need 0 < train_fraction <= 1 and core_weight >= 0: {self}")
+        if not 0 < self.train_fraction <= 1 or self.core_weight < 0 or self.charge_weight < 0:
+            raise ValueError(f"need 0 < train_fraction <= 1, core_weight >= 0 and charge_weight >= 0: {self}")
         g = self.geometry
         if (g.patch + 2 * g.halo) % self.arch.size_multiple:
             raise ValueError(f"patch + 2*halo = {g.edge} must be a multiple of 2**depth = {self.arch.size_multiple}")
+
+    @property
+    def charge_term(self) -> float:
+        """Weight of the integrated-charge term of the loss: ``charge_weight`` for a density target, else 0."""
+        return self.charge_weight if self.arch.target == "density" else 0.0
 
     @property
     def has_stage1(self) -> bool:

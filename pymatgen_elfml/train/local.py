@@ -24,14 +24,15 @@ from pymatgen_elfml.losses import region_weight
 
 
 def sample_voxels(dataset: PatchDataset, per_structure: int, seed: int) -> tuple[torch.Tensor, ...]:
-    """Random voxels of every sample: inputs (N, C, 1, 1, 1), ELF (N, 1, 1, 1, 1), far mask (N, 1, 1, 1, 1)."""
+    """Random voxels of every sample: inputs (N, C, 1, 1, 1), target (``dataset.targets``: ELF or scaled
+    density; N, 1, 1, 1, 1), far mask (N, 1, 1, 1, 1)."""
     rng = np.random.default_rng([seed, 104729])
     xs, ys, fs = [], [], []
-    for x, t, far in zip(dataset.inputs, dataset.samples, dataset.far):
-        n = t.elf.size
+    for x, y, far in zip(dataset.inputs, dataset.targets, dataset.far):
+        n = y.size
         pick = rng.choice(n, size=min(per_structure, n), replace=False)
         xs.append(x.reshape(x.shape[0], -1)[:, pick].T)
-        ys.append(np.asarray(t.elf).reshape(-1)[pick])
+        ys.append(np.asarray(y).reshape(-1)[pick])
         fs.append(far.reshape(-1)[pick])
     shape = (-1, 1, 1, 1, 1)
     return (torch.from_numpy(np.concatenate(xs)).float()[..., None, None, None],
@@ -50,14 +51,14 @@ def pretrain_pointwise(net, dataset: PatchDataset, steps: int, core_weight: floa
     gen = torch.Generator().manual_seed(seed)
     for _ in tqdm(range(steps), desc="pointwise branch", disable=not progress):
         idx = torch.randint(len(x), (min(batch, len(x)),), generator=gen)
-        pred = torch.sigmoid(net.local_logits(x[idx]))
+        pred = net.activate(net.local_logits(x[idx]))
         loss = (F.smooth_l1_loss(pred, y[idx], beta=0.05, reduction="none") * weight[idx]).sum() / weight[idx].sum()
         optim.zero_grad(set_to_none=True)
         loss.backward()
         optim.step()
         sched.step()
     with torch.no_grad():
-        return float((torch.sigmoid(net.local_logits(x)) - y).abs().mean())
+        return float((net.activate(net.local_logits(x)) - y).abs().mean())
 
 
 TREE_DEPTH = 8  # depth cap of the forest branch: walks stay short in torch (v1 validation MAE 0.0306, uncapped 0.0320)

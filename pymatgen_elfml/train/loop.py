@@ -44,7 +44,8 @@ def _halo(config: TrainConfig) -> int:
 
 
 def _datasets(config: TrainConfig, rank: int) -> tuple[PatchDataset, PatchDataset]:
-    common = dict(geometry=config.geometry, seed=config.seed, inputs=config.arch.inputs, core_radius=config.core_radius)
+    common = dict(geometry=config.geometry, seed=config.seed, inputs=config.arch.inputs, core_radius=config.core_radius,
+                  target=config.arch.target)
     train = PatchDataset(config.data, split="train", jitter=True, fraction=config.train_fraction, **common)
     val = PatchDataset(config.data, split="val", jitter=False, **common)
     if len(train.samples) == 0:  # a folder without split labels: train and validate on everything
@@ -73,22 +74,27 @@ def _loss(config: TrainConfig) -> UncertaintyWeightedLoss:
     return UncertaintyWeightedLoss(_halo(config), learned=config.loss == "composite", fixed=(1.0, config.grad_weight, 0.0))
 
 
-def _step_batch(net, loss_fn, batch, device, halo, core_weight: float = 1.0):
-    sad, elf, far = batch["sad"].to(device), batch["elf"].to(device), batch["far"].to(device)
+def _step_batch(net, loss_fn, batch, device, halo, core_weight: float = 1.0, charge_weight: float = 0.0):
+    """Loss and metrics of one batch. ``charge_weight`` adds charge_weight * mean |mean(pred) - mean(target)|
+    over the items' core voxels (for a density target: the error of the integrated charge, relative)."""
+    sad, target, far = batch["sad"].to(device), batch["target"].to(device), batch["far"].to(device)
     ops = (batch["sym"].to(device), batch["mask"].to(device), batch["extent"].to(device))
     local = batch["local"].to(device) if "local" in batch else None
     with _autocast(device):
         pred = net(sad, *ops, local=local)
     weight = None if core_weight == 1.0 else region_weight(far, core_weight)
-    total, terms = loss_fn(pred, elf, weight)
+    total, terms = loss_fn(pred, target, weight)
     core = (slice(None), slice(None)) + (slice(halo, -halo or None),) * 3
-    err, far_core = (pred.detach().float() - elf).abs()[core], far[core]
+    if charge_weight:
+        charge = (pred.float()[core].mean((1, 2, 3, 4)) - target[core].mean((1, 2, 3, 4))).abs().mean()
+        total, terms = total + charge_weight * charge, {**terms, "charge": float(charge.detach())}
+    err, far_core = (pred.detach().float() - target).abs()[core], far[core]
     return total, {**terms, "mae": float(err.mean()), "mae_far": float((err * far_core).sum() / far_core.sum().clamp(min=1))}
 
 
 @torch.no_grad()
 def evaluate(net, loss_fn, dataset: PatchDataset, config: TrainConfig, device) -> dict:
-    """Mean loss terms and core MAE over every validation patch (no jitter)."""
+    """Mean loss terms and core MAE (for a density target: the NMAE) over every validation patch (no jitter)."""
     net.eval()
     dataset.set_epoch(0)  # validation: no jitter
     keep = range(min(config.max_val_patches or len(dataset), len(dataset)))
@@ -99,7 +105,7 @@ def evaluate(net, loss_fn, dataset: PatchDataset, config: TrainConfig, device) -
         loader = DataLoader(Subset(dataset, keep), batch_size=config.batch_size, shuffle=False, collate_fn=collate_patches)
     sums, n = {}, 0
     for batch in loader:
-        total, terms = _step_batch(net, loss_fn, batch, device, _halo(config), config.core_weight)
+        total, terms = _step_batch(net, loss_fn, batch, device, _halo(config), config.core_weight, config.charge_term)
         for k, v in {**terms, "loss": float(total)}.items():
             sums[k] = sums.get(k, 0.0) + v * len(batch["sad"])
         n += len(batch["sad"])
@@ -195,7 +201,7 @@ def _train_epoch(model, loss_fn, optim, loader, config: TrainConfig, device, des
     for b, batch in enumerate(loader):
         if b >= max_batches:
             break
-        total, terms = _step_batch(model, loss_fn, batch, device, _halo(config), config.core_weight)
+        total, terms = _step_batch(model, loss_fn, batch, device, _halo(config), config.core_weight, config.charge_term)
         optim.zero_grad(set_to_none=True)
         total.backward()
         optim.step()

@@ -26,24 +26,35 @@ from pymatgen_elfml.train.config import TrainConfig
 MODELS = Path(__file__).resolve().parents[2] / "models"
 
 
-def _table(rows: dict, keys=("mae", "rmse", "p95", "psnr", "hist_l1", "far_mae", "recall", "value_mae")) -> list[str]:
-    """Markdown table; row names "method | subset" (accuracy.py's keys) or a bare method name."""
-    lines = ["| method | subset | n | MAE | RMSE | P95 | PSNR (dB) | hist L1 | MAE > 1 A | maxima recall | maxima dELF |",
-             "|" + "---|" * 11]
+ELF_COLUMNS = {"mae": "MAE", "rmse": "RMSE", "p95": "P95", "psnr": "PSNR (dB)", "hist_l1": "hist L1",
+               "far_mae": "MAE > 1 A", "recall": "maxima recall", "value_mae": "maxima dELF"}
+DENSITY_COLUMNS = {"nmae": "NMAE", "far_nmae": "NMAE > 1 A", "charge_error": "charge error (e)"}
+
+
+def _table(rows: dict) -> list[str]:
+    """Markdown table of a benchmark's rows ("method | subset" keys, as accuracy.py and density.py
+    write them, or a bare method name); ELF or density columns, whichever the rows hold."""
+    columns = DENSITY_COLUMNS if any("nmae" in m for m in rows.values()) else ELF_COLUMNS
+    lines = ["| method | subset | n | " + " | ".join(columns.values()) + " |", "|" + "---|" * (3 + len(columns))]
     for name, m in rows.items():
         method, _, subset = name.partition(" | ")
-        values = " | ".join(f"{m[k]:.1f}" if k == "psnr" else f"{m[k]:.3f}" for k in keys)
+        values = " | ".join(f"{m[k]:.1f}" if k == "psnr" else f"{m[k]:.3f}" for k in columns)
         lines.append(f"| {method} | {subset or 'whole cell'} | {m.get('n', 1)} | {values} |")
     return lines
 
 
-def _split_counts(triplets: Path) -> str:
-    """'train 328 / val 42 / test 43' from the triplets' stem_meta.json files."""
+def _split_counts(triplets: Path) -> tuple[str, str]:
+    """('train 328 / val 42 / test 43', 'data/v1'): split counts and the reference folder ("source"
+    "reference:v1") from the triplets' stem_meta.json files."""
     counts: dict[str, int] = {}
+    sources = set()
     for meta in sorted(triplets.glob("*_meta.json")):
-        split = json.loads(meta.read_text()).get("split", "none")
-        counts[split] = counts.get(split, 0) + 1
-    return " / ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1])) or "unknown (triplets not found)"
+        fields = json.loads(meta.read_text())
+        counts[fields.get("split", "none")] = counts.get(fields.get("split", "none"), 0) + 1
+        sources.add(fields.get("source", "reference:v1"))
+    folder = ", ".join(f"data/{s.partition(':')[2]}" for s in sorted(sources)) or "data/v1"
+    listed = " / ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
+    return listed or "unknown (triplets not found)", folder
 
 
 def _items(cfg: dict) -> str:
@@ -54,6 +65,17 @@ def _items(cfg: dict) -> str:
 def _steps(rows: list[dict]) -> str:
     steps = [r["train"].get("steps") for r in rows]
     return f"{sum(steps):,} optimizer steps; " if all(s is not None for s in steps) else ""
+
+
+def _accuracy_intro(accuracy: dict) -> list[str]:
+    if any("nmae" in m for m in accuracy["table"].values()):
+        return ["## Accuracy (`python benchmarks/density.py`)",
+                f"Split `{accuracy['split']}`, on the reference grid. NMAE = sum |rho - rho_ref| / sum rho_ref; NMAE > 1 A: "
+                "the same sums over the points more than 1 A from every nucleus; charge error: |integral rho - N_valence|.", ""]
+    return ["## Accuracy (`python benchmarks/accuracy.py`)",
+            f"Split `{accuracy['split']}`, inference mode `{accuracy.get('mode', 'auto')}`, on the reference grid. "
+            "MAE > 1 A: points more than 1 A from every nucleus. Maxima: interstitial ELF maxima (> 1 A from nuclei) "
+            "of the reference with a predicted maximum within 0.3 A (recall) and the |dELF| there.", ""]
 
 
 def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict | None, notes: str = "",
@@ -67,13 +89,17 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
     epochs = sum(r["epoch"] > 0 for r in rows)  # epoch 0: the pointwise branch alone, scored before the U-Net trains
     chosen = f"{best['epoch']}" + (" (the pointwise branch alone, before any U-Net step)" if best["epoch"] == 0 else "")
     machine = accuracy.get("machine", {})
+    splits, data = _split_counts(Path(cfg["data"]))
+    what = (("the valence charge density", "reference valence (pseudo) densities", "`Chgcar` (integrating to the valence "
+             "electron count of `valence.SETUP_VALENCE`)") if spec["arch"].get("target") == "density"
+            else ("the ELF (values in [0, 1])", "reference ELFs", "`Elfcar`"))
     out = [f"# {name}", "",
-           "Predicts the ELF of a crystal (values in [0, 1], on a 0.10 A grid) from its superposed atomic density,",
-           "trained on GPAW PBE reference ELFs of metal-only structures (`data/v1`). Output: pymatgen `Elfcar`.", "",
+           f"Predicts {what[0]} of a crystal on a 0.10 A grid from its superposed atomic density,",
+           f"trained on GPAW PBE {what[1]} of metal-only structures (`{data}`). Output: pymatgen {what[2]}.", "",
            "## Data and split",
-           f"- Training data: triplets written by `python -m pymatgen_elfml.data prepare data/v1 --out {cfg['data']}`",
-           "  (how the reference data was made: `data/v1/README.md`).",
-           f"- Split by chemical system (`data/v1/splits.json`), structures: {_split_counts(Path(cfg['data']))}.",
+           f"- Training data: triplets written by `python -m pymatgen_elfml.data prepare {data} --out {Path(cfg['data']).name}`",
+           f"  (how the reference data was made: `{data}/README.md`).",
+           f"- Split by chemical system (`{data}/splits.json`), structures: {splits}.",
            f"- Elements of the training structures ({len(spec.get('elements', []))}): {', '.join(spec.get('elements', [])) or 'not recorded'};"
            " the predictor warns for structures with any other element.",
            "  Trained on train, model chosen on validation (lowest validation MAE), evaluated once on test.", "",
@@ -84,14 +110,10 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
            f"- {epochs} epochs x {_items(cfg)}; {_steps(rows)}training time {hours:.2f} h (sum of the epoch "
            f"times) on device `{cfg['device']}`; benchmarks below measured on {machine.get('cores', '?')} cores "
            f"({machine.get('cpu', '?')}, GPU: {machine.get('cuda') or 'none'}).",
-           f"- Chosen epoch {chosen}: validation MAE {best['val']['mae']:.4f} during training (loss terms "
-           + ", ".join(f"{k} {best['val'][k]:.4f}" for k in ("vox", "grad", "hist") if k in best["val"]) + ").",
+           f"- Chosen epoch {chosen}: validation {'NMAE' if spec['arch'].get('target') == 'density' else 'MAE'} {best['val']['mae']:.4f} during training (loss terms "
+           + ", ".join(f"{k} {best['val'][k]:.4f}" for k in ("vox", "grad", "hist", "charge") if k in best["val"]) + ").",
            "- Per-epoch loss terms, validation metrics and learned log-precisions: `training_metrics.jsonl`.", "",
-           "## Accuracy (`python benchmarks/accuracy.py`)",
-           f"Split `{accuracy['split']}`, inference mode `{accuracy.get('mode', 'auto')}`, on the reference grid. "
-           "MAE > 1 A: points more than 1 A from every nucleus. Maxima: interstitial ELF maxima (> 1 A from nuclei) "
-           "of the reference with a predicted maximum within 0.3 A (recall) and the |dELF| there.", "",
-           *_table(accuracy["table"]), ""]
+           *_accuracy_intro(accuracy), *_table(accuracy["table"]), ""]
     for fname, res in accuracy.get("vasp", {}).items():
         out += [f"Real VASP `{fname}` ({res['formula']}, grid {res['grid']}):", "", *_table(res["methods"]), ""]
     if speed:

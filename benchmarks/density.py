@@ -1,0 +1,119 @@
+"""Valence-density accuracy on the reference test split: a learned model against baselines without learning.
+
+    python benchmarks/density.py [--model NAME_OR_DIR] [--compare NAME_OR_DIR ...] [--data data/v2]
+                                 [--split test] [--threads 1] [--tag TAG]
+
+NMAE = sum |rho - rho_ref| / sum rho_ref over the reference grid (the metric of the ChargE3Net / DeepDFT
+papers), on the whole cell and on the points more than 1 A from every nucleus (sums over those points
+only), for all structures of the split and for the compressed ones (V/V0 <= 0.7). Rows: the model(s);
+a uniform density N_valence / V; the SAD (all-electron free atoms) rescaled to the valence count; the
+best constant for an absolute error, each cell's median density (an oracle: it reads the reference).
+The reference is GPAW's pseudo valence density with compensation charges (negative near the nuclei of
+some setups). Also the charge error |integral rho - N_valence| of each row and, for the models, the
+prediction time per structure (best of 1, on ``--threads`` torch threads, grid of the reference) against
+GPAW's recorded wall time for the same structure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from common import save
+from gbm_baseline import records
+from pymatgen_elfml import io
+from pymatgen_elfml.data.triplets import sad_sigma_for
+from pymatgen_elfml.generator import DensityGenerator
+from pymatgen_elfml.metrics import distance_to_nuclei
+from pymatgen_elfml.sad import sad_density
+from pymatgen_elfml.valence import valence_electrons
+
+
+def nmae(pred: np.ndarray, ref: np.ndarray, where: np.ndarray | None = None) -> float:
+    """sum |pred - ref| / sum ref over the grid points (``where``: a boolean mask of the points to use)."""
+    if where is not None:
+        pred, ref = pred[where], ref[where]
+    return float(np.abs(pred - ref).sum() / ref.sum())
+
+
+def baselines(structure, ref: np.ndarray) -> dict[str, np.ndarray]:
+    """The no-learning densities (e/A^3) on the reference grid ``ref.shape``."""
+    cell = io.validate(structure)
+    n_val = valence_electrons(site.specie.symbol for site in structure)
+    sad = sad_density(cell.lattice, cell.frac, cell.numbers, ref.shape, sad_sigma_for(cell.lattice, ref.shape))
+    return {"uniform N_valence / V": np.full(ref.shape, n_val / structure.volume),
+            "SAD rescaled to the valence count": sad * (n_val / (sad.mean() * structure.volume)),
+            "best constant (cell median)": np.full(ref.shape, float(np.median(ref)))}
+
+
+def compare(structure, ref: np.ndarray, models: dict[str, DensityGenerator], compressed: bool) -> dict:
+    """Metrics of every method against the reference density ``ref`` (e/A^3) on its own grid."""
+    fields, seconds = baselines(structure, ref), {}
+    for name, gen in models.items():
+        start = time.perf_counter()
+        fields[name] = io.density_from_chgcar(gen.predict(structure, grid=ref.shape))
+        seconds[name] = time.perf_counter() - start
+    cell = io.validate(structure)
+    far = distance_to_nuclei(cell.lattice, cell.frac, ref.shape) > 1.0
+    n_val = valence_electrons(site.specie.symbol for site in structure)
+    return {name: {"compressed": compressed, "nmae": nmae(f, ref), "far_nmae": nmae(f, ref, far),
+                   "charge_error": abs(float(f.mean()) * structure.volume - n_val), "seconds": seconds.get(name)}
+            for name, f in fields.items()}
+
+
+def summarize(results: dict) -> dict:
+    table = {}
+    for name, rows in results.items():
+        for subset, keep in (("all", lambda r: True), ("compressed", lambda r: r["compressed"])):
+            sel = [r for r in rows if keep(r)]
+            if not sel:
+                continue
+            row = {"n": len(sel), **{k: float(np.mean([r[k] for r in sel])) for k in ("nmae", "far_nmae", "charge_error")}}
+            if sel[0]["seconds"] is not None:
+                row["median_s"] = float(np.median([r["seconds"] for r in sel]))
+                row["median_ratio_vs_gpaw"] = float(np.median([r["gpaw_s"] / r["seconds"] for r in sel]))
+            table[f"{name} | {subset}"] = row
+    return table
+
+
+def markdown(table: dict) -> str:
+    lines = ["| method | subset | n | NMAE | NMAE > 1 A | charge error (e) | median s | GPAW / prediction |",
+             "|---|---|---|---|---|---|---|---|"]
+    for key, r in table.items():
+        method, subset = key.split(" | ")
+        speed = f"{r['median_s']:.2f} | {r['median_ratio_vs_gpaw']:.0f}x" if "median_s" in r else "- | -"
+        lines.append(f"| {method} | {subset} | {r['n']} | {r['nmae']:.3f} | {r['far_nmae']:.3f} | {r['charge_error']:.2g} | {speed} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", default="data/v2", type=Path)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--model", default=None, help="the model of the 'model' row (default: the registered default)")
+    parser.add_argument("--compare", nargs="*", default=[], help="other density models (names or folders) as extra rows")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tag", default="")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    models = {"model": DensityGenerator.from_pretrained(args.model, device="cpu")}
+    models.update({f"model {Path(m).name}": DensityGenerator.from_pretrained(m, device="cpu") for m in args.compare})
+    results: dict = {}
+    for row, rec in records(args.data, args.split):
+        for name, res in compare(rec.structure, np.asarray(rec.rho, dtype=np.float64), models, row["volume_ratio"] <= 0.7).items():
+            results.setdefault(name, []).append({"id": rec.id, "gpaw_s": row["wall_time_s"], **res})
+    table = summarize(results)
+    print(markdown(table))
+    path = save(f"density_{args.split}{'_' + args.tag if args.tag else ''}",
+                {"data": str(args.data), "split": args.split, "model": str(args.model), "threads": args.threads,
+                 "table": table, "per_structure": results})
+    Path(path).with_suffix(".md").write_text(markdown(table) + "\n")
+    print("wrote", path)
+
+
+if __name__ == "__main__":
+    main()
