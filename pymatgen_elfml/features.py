@@ -11,6 +11,9 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
 ``semilocal_elf``     the TF + vW/9 + lap/6 ELF of the SAD (``baselines.semilocal_elf``)
 ``log_sad_g0.4`` ...  ln of the SAD smoothed by periodic Gaussians of sigma 0.4, 0.8, 1.6 A
 ``dist``              distance to the nearest nucleus in A, capped at 4 A
+``valence``           the superposed fitted valence profiles (``sad.valence_profiles``) over their cell
+                      mean: the base of a density model (``FEATURE_SETS["valence_features"]``; needs
+                      the atomic numbers)
 ====================  ===============================================================
 
 s and q are dimensionless for any consistent length unit. Everything here is numpy.
@@ -33,7 +36,9 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
     "sad_features": ("log_sad", "log1p_s", "asinh_q", "semilocal_elf",
                      *(f"log_sad_g{s}" for s in SMOOTHING), "dist"),
 }
+FEATURE_SETS["valence_features"] = (*FEATURE_SETS["sad_features"], "valence")
 SEMILOCAL_CHANNEL = "semilocal_elf"
+VALENCE_CHANNEL = "valence"
 
 
 def n_channels(feature_set: str) -> int:
@@ -72,7 +77,8 @@ def smooth_periodic(rho: np.ndarray, lattice: np.ndarray, sigma: float) -> np.nd
     return fft.ifftn(fft.fftn(rho, workers=-1) * np.exp(-0.5 * sigma**2 * g2), workers=-1).real
 
 
-def sad_features(sad: np.ndarray, lattice: np.ndarray, frac: np.ndarray, feature_set: str = "sad_features") -> np.ndarray:
+def sad_features(sad: np.ndarray, lattice: np.ndarray, frac: np.ndarray, feature_set: str = "sad_features",
+                 numbers: np.ndarray | None = None) -> np.ndarray:
     """Input channels of ``feature_set`` for one cell.
 
     Args:
@@ -80,6 +86,7 @@ def sad_features(sad: np.ndarray, lattice: np.ndarray, frac: np.ndarray, feature
         lattice: (3, 3) lattice vectors as rows, Angstrom.
         frac: (n_atoms, 3) fractional coordinates of the nuclei.
         feature_set: a key of ``FEATURE_SETS``.
+        numbers: (n_atoms,) atomic numbers; needed by the "valence" channel only.
 
     Returns:
         (C, n0, n1, n2) float32.
@@ -97,4 +104,11 @@ def sad_features(sad: np.ndarray, lattice: np.ndarray, frac: np.ndarray, feature
         for sigma in SMOOTHING:
             out[f"log_sad_g{sigma}"] = np.log(np.maximum(smooth_periodic(sad, lattice, sigma), RHO_FLOOR))
         out["dist"] = nearest_nucleus_distance(lattice, frac, sad.shape)
+    if VALENCE_CHANNEL in names:
+        if numbers is None:
+            raise ValueError(f"feature set {feature_set!r} has the valence channel: pass the atomic numbers")
+        from pymatgen_elfml.sad.valence_profiles import valence_superposition
+
+        base = valence_superposition(lattice, frac, numbers, sad.shape)
+        out[VALENCE_CHANNEL] = base / base.mean()
     return np.stack([out[n] for n in names]).astype(np.float32)

@@ -137,7 +137,7 @@ class ElfPredictor:
         check_memory(native, self.settings)
         check_memory(out_shape, self.settings)
         sad = sad_density(prim.lattice, prim.frac, prim.numbers, native, self.spec.sad_sigma)
-        inputs = sad[None] if self.spec.arch.inputs == "log_sad" else sad_features(sad, prim.lattice, prim.frac, self.spec.arch.inputs)
+        inputs = sad[None] if self.spec.arch.inputs == "log_sad" else sad_features(sad, prim.lattice, prim.frac, self.spec.arch.inputs, prim.numbers)
         inputs = inputs.astype(np.float32)
         grid_ops = symmetry.commensurate_ops(native, prim_ops)
         au, where = symmetry.asymmetric_unit(native, grid_ops) if len(grid_ops) > 1 else (None, None)  # P1: no orbits
@@ -150,8 +150,7 @@ class ElfPredictor:
         grid points: its inputs are space-group invariant, so the other points of an orbit repeat it (up to
         rounding noise of the inputs, which can flip a forest threshold: the branch is exactly symmetric by
         construction, also with ``symmetrize=False``)."""
-        cfg = self.spec.arch
-        if not (cfg.pointwise_trees or cfg.pointwise_hidden or cfg.logit_residual):
+        if not self.spec.arch.has_local:
             return None
         x = inputs.reshape(len(inputs), -1)
         x = torch.as_tensor((x if au is None else x[:, au])[None, :, :, None, None], device=self.device)

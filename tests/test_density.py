@@ -104,10 +104,12 @@ def test_cli_density(tmp_path, capsys):
     assert "target 'density'" in capsys.readouterr().err and not (tmp_path / "X").exists()
 
 
-def test_density_training_run(triplets, tmp_path):
-    """The ELF training path with target density: forest stage, U-Net epochs, charge term, NMAE-like metric."""
+@pytest.mark.parametrize("inputs", ["sad_features", "valence_features"])
+def test_density_training_run(triplets, tmp_path, inputs):
+    """The ELF training path with target density: forest stage, U-Net epochs, charge term, NMAE-like metric;
+    with the valence channel the forest fits the residual of that base."""
     config = TrainConfig.from_dict(dict(data=str(triplets), out=str(tmp_path / "run"), epochs=1, batch_size=2,
-                                        whole_cell=True, base_channels=4, depth=2, groups=2, inputs="sad_features",
+                                        whole_cell=True, base_channels=4, depth=2, groups=2, inputs=inputs,
                                         pointwise_trees=5, pointwise_leaves=7, loss="smoothl1_grad", core_weight=0.5,
                                         target="density", device="cpu", seed=0))
     model = loop.run(config)

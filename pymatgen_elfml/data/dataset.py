@@ -158,7 +158,7 @@ def _arrays(t: Triplet, inputs: str, core_radius: float) -> tuple[np.ndarray, np
     """(C, n0, n1, n2) input channels and the (n0, n1, n2) bool mask of voxels > core_radius from nuclei."""
     lattice, frac = structure_arrays(t.meta["structure"])
     sad = np.asarray(t.sad, dtype=np.float64)
-    x = sad[None].astype(np.float32) if inputs == "log_sad" else sad_features(sad, lattice, frac, inputs)
+    x = sad[None].astype(np.float32) if inputs == "log_sad" else sad_features(sad, lattice, frac, inputs, t.numbers)
     return x, nearest_nucleus_distance(lattice, frac, sad.shape, cap=core_radius + 1.0) > core_radius
 
 

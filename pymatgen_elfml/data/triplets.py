@@ -39,6 +39,13 @@ class Triplet:
     rho: np.ndarray | None
     meta: dict
 
+    @property
+    def numbers(self) -> np.ndarray:
+        """(n_atoms,) atomic numbers of the structure in ``meta`` (one species per site)."""
+        from pymatgen.core import Element
+
+        return np.array([Element(site["species"][0]["element"]).Z for site in self.meta["structure"]["sites"]])
+
 
 def sad_sigma_for(lattice: np.ndarray, shape: tuple[int, int, int]) -> float:
     """The models' SAD smoothing (0.2 A), widened to 1.5 voxels on coarse grids."""

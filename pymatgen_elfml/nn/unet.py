@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from pymatgen_elfml.features import SEMILOCAL_CHANNEL, channel_names
+from pymatgen_elfml.features import SEMILOCAL_CHANNEL, VALENCE_CHANNEL, channel_names
 from pymatgen_elfml.nn.layers import Down, Head, PeriodicConv3d, ResBlock, Up
 from pymatgen_elfml.nn.symmavg import SymmAvg3D
 from pymatgen_elfml.nn.trees import TreeEnsemble
@@ -51,6 +51,8 @@ class UNetConfig:
             its cell mean, rho * V / N_valence (dimensionless, mean 1), with no output activation: the
             reference (GPAW's pseudo density with compensation charges, like VASP's CHGCAR) is negative
             near the nuclei of some setups (Ga, Cs, Li, Al, ...), so a non-negative head could not fit it.
+            With an input set holding the "valence" channel (``inputs="valence_features"``: the superposed
+            fitted valence profiles over their mean) that channel is the base the branches correct.
     """
 
     base_channels: int = 16
@@ -101,6 +103,16 @@ class UNetConfig:
         return len(channel_names(self.inputs))
 
     @property
+    def density_base(self) -> bool:
+        """Whether the output is the "valence" input channel plus learned corrections (density target)."""
+        return self.target == "density" and VALENCE_CHANNEL in channel_names(self.inputs)
+
+    @property
+    def has_local(self) -> bool:
+        """Whether the network has a per-voxel branch (``PeriodicUNet3D.local_logits``) under the U-Net."""
+        return bool(self.logit_residual or self.pointwise_hidden or self.pointwise_trees or self.density_base)
+
+    @property
     def size_multiple(self) -> int:
         """Every spatial input size must be a multiple of this (2**depth)."""
         return 2**self.depth
@@ -138,7 +150,7 @@ class PeriodicUNet3D(nn.Module):
                                            nn.GELU(), nn.Conv3d(h, 1, 1))
         if self.config.pointwise_trees:
             self.trees = TreeEnsemble(self.config.pointwise_trees, self.config.pointwise_leaves, self.config.in_channels)
-        if h or self.config.pointwise_trees:
+        if h or self.config.pointwise_trees or self.config.density_base:
             last = list(self.head)[-2]
             nn.init.zeros_(last.conv.weight)
             nn.init.zeros_(last.conv.bias)
@@ -146,13 +158,15 @@ class PeriodicUNet3D(nn.Module):
     def local_logits(self, sad: torch.Tensor) -> torch.Tensor:
         """Logits that depend on each voxel's own inputs only: the semilocal ELF's (``logit_residual``)
         plus the pointwise MLP's, or the forest's; (B, 1, ...) for (B, C, ...) raw inputs of any spatial size.
-        For ``target="density"`` there is no link function: the "logits" are the scaled density itself."""
+        For ``target="density"`` there is no link function: the "logits" are the scaled density itself,
+        the "valence" channel (``UNetConfig.density_base``) plus the forest's or the MLP's correction."""
+        base = sad[:, [channel_names(self.config.inputs).index(VALENCE_CHANNEL)]] if self.config.density_base else None
         if self.config.pointwise_trees:
             values = self.trees(sad).float()
             if self.config.target == "elf":
                 values = torch.logit(values.clamp(1e-3, 1 - 1e-3))
-            return values.to(sad.dtype)
-        out = torch.zeros_like(sad[:, :1])
+            return (values if base is None else values + base.float()).to(sad.dtype)
+        out = torch.zeros_like(sad[:, :1]) if base is None else base.clone()
         if self.config.logit_residual:
             base = sad[:, channel_names(self.config.inputs).index(SEMILOCAL_CHANNEL)][:, None]
             out = out + torch.logit(base.float().clamp(1e-3, 1 - 1e-3)).to(out.dtype)
@@ -207,7 +221,7 @@ class PeriodicUNet3D(nn.Module):
             logits = x.to(self.head[0].conv.weight.dtype)
             for layer in list(self.head)[:-1]:  # the head without its final sigmoid
                 logits = layer(logits)
-            if self.config.logit_residual or self.config.pointwise_hidden or self.config.pointwise_trees:
+            if self.config.has_local:
                 logits = logits + (self.local_logits(sad) if local is None else local).to(logits.dtype)
             return self.activate(logits)
 

@@ -121,3 +121,33 @@ def sad_density(
     rho = fft.irfftn(fourier, s=shape, overwrite_x=True, workers=-1)
     rho *= n_grid / abs(np.linalg.det(lattice))
     return rho
+
+
+def gaussian_basis(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int],
+                   widths: tuple[float, ...]) -> dict[int, np.ndarray]:
+    """Per species, the superposition of normalised periodic Gaussians of each width over its atoms:
+    a radial basis in which a superposition of atomic profiles g_Z(r) = sum_k c_Zk N(r; w_k) is linear.
+
+    Args:
+        lattice, frac, numbers, shape: as for ``sad_density``.
+        widths: Gaussian standard deviations in Angstrom, each >= 1.5 voxel spacings.
+
+    Returns:
+        {Z: (len(widths), n0, n1, n2) float64 in 1/Angstrom^3}; each field integrates to the species' atom count.
+    """
+    shape = tuple(int(n) for n in shape)
+    lattice = np.asarray(lattice, dtype=float)
+    frac, numbers = np.mod(np.asarray(frac, dtype=float), 1.0), np.asarray(numbers)
+    spacing = float((np.linalg.norm(lattice, axis=1) / np.asarray(shape)).max())
+    if min(widths) < MIN_SIGMA_VOXELS * spacing - 1e-12:
+        raise ValueError(f"widths down to {min(widths)} A are below {MIN_SIGMA_VOXELS} voxel spacings ({spacing:.3f} A)")
+    deposit = min(min(widths), DEPOSIT_WIDTHS * spacing)
+    g2 = _rfft_gnorm(lattice, shape) ** 2
+    scale = float(np.prod(shape)) / abs(np.linalg.det(lattice))
+    out = {}
+    for z in np.unique(numbers):
+        spectrum = fft.rfftn(deposit_gaussians(lattice, frac[numbers == z], shape, deposit), workers=-1)
+        spectrum /= spectrum.flat[0].real / np.count_nonzero(numbers == z)  # exactly one per atom
+        out[int(z)] = np.stack([fft.irfftn(spectrum * np.exp(-0.5 * (w * w - deposit * deposit) * g2), s=shape,
+                                           workers=-1) * scale for w in widths])
+    return out

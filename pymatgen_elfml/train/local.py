@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from pymatgen_elfml.data.dataset import PatchDataset
+from pymatgen_elfml.features import VALENCE_CHANNEL, channel_names
 from pymatgen_elfml.losses import region_weight
 
 
@@ -87,10 +88,13 @@ def forest_arrays(model) -> tuple[list[dict], float]:
 
 def fit_trees(net, dataset: PatchDataset, core_weight: float, seed: int = 0, per_structure: int = 4000) -> None:
     """Fit ``net.trees`` on ``per_structure`` voxels of every sample (weights 1 far from nuclei,
-    ``core_weight`` within the core radius); epoch 0 of the training log scores the result."""
+    ``core_weight`` within the core radius) to the target, or to the target minus the valence channel for a
+    density model with that base; epoch 0 of the training log scores the result."""
     x, y, far = sample_voxels(dataset, per_structure, seed)
     x, y, far = x.reshape(len(x), -1).numpy(), y.reshape(-1).numpy(), far.reshape(-1).numpy()
     cfg = net.config
+    if cfg.density_base:  # the forest fits what the valence channel leaves
+        y = y - x[:, channel_names(cfg.inputs).index(VALENCE_CHANNEL)]
     model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, seed, max_depth=TREE_DEPTH)
     model.fit(x, y, sample_weight=region_weight(far, core_weight))
     net.trees.load_trees(*forest_arrays(model))
