@@ -93,3 +93,13 @@ def test_the_valence_channel_needs_atomic_numbers():
         sad_features(np.full((8, 8, 8), 0.05), np.eye(3) * 3, np.zeros((1, 3)), "valence_features")
     f = sad_features(np.full((32, 32, 32), 0.05), np.eye(3) * 3, np.zeros((1, 3)), "valence_features", np.array([13]))
     assert f.shape == (9, 32, 32, 32) and f[-1].mean() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_an_element_without_a_profile_borrows_its_neighbours_scaled_to_its_valence():
+    import numpy as np
+
+    from pymatgen_elfml.sad.valence_profiles import borrowed_profile
+
+    coef = {23: np.array([13.0, 0.0]), 26: np.array([4.0, 4.0])}  # V, Fe
+    np.testing.assert_allclose(borrowed_profile(24, coef), coef[23] * SETUP_VALENCE["Cr"] / SETUP_VALENCE["V"])
+    np.testing.assert_allclose(borrowed_profile(25, coef), coef[26] * SETUP_VALENCE["Mn"] / SETUP_VALENCE["Fe"])
