@@ -7,7 +7,9 @@ NMAE = sum |rho - rho_ref| / sum rho_ref over the reference grid (the metric of 
 papers), on the whole cell and on the points more than 1 A from every nucleus (sums over those points
 only), for all structures of the split and for the compressed ones (V/V0 <= 0.7). Rows: the model(s);
 a uniform density N_valence / V; the SAD (all-electron free atoms) rescaled to the valence count; the
-best constant for an absolute error, each cell's median density (an oracle: it reads the reference).
+superposition of the per-element valence profiles fitted to the training split (``sad.valence_profiles``,
+the base the density models correct; linear, no network), rescaled to the valence count; the best
+constant for an absolute error, each cell's median density (an oracle: it reads the reference).
 The reference is GPAW's pseudo valence density with compensation charges (negative near the nuclei of
 some setups). Also the charge error |integral rho - N_valence| of each row and, for the models, the
 prediction time per structure (best of 1, on ``--threads`` torch threads, grid of the reference) against
@@ -30,6 +32,7 @@ from pymatgen_elfml.data.triplets import sad_sigma_for
 from pymatgen_elfml.generator import DensityGenerator
 from pymatgen_elfml.metrics import distance_to_nuclei
 from pymatgen_elfml.sad import sad_density
+from pymatgen_elfml.sad.valence_profiles import valence_superposition
 from pymatgen_elfml.valence import valence_electrons
 
 
@@ -45,8 +48,10 @@ def baselines(structure, ref: np.ndarray) -> dict[str, np.ndarray]:
     cell = io.validate(structure)
     n_val = valence_electrons(site.specie.symbol for site in structure)
     sad = sad_density(cell.lattice, cell.frac, cell.numbers, ref.shape, sad_sigma_for(cell.lattice, ref.shape))
+    profiles = valence_superposition(cell.lattice, cell.frac, cell.numbers, ref.shape)
     return {"uniform N_valence / V": np.full(ref.shape, n_val / structure.volume),
             "SAD rescaled to the valence count": sad * (n_val / (sad.mean() * structure.volume)),
+            "fitted valence profiles, superposed": profiles * (n_val / (profiles.mean() * structure.volume)),
             "best constant (cell median)": np.full(ref.shape, float(np.median(ref)))}
 
 
