@@ -68,6 +68,7 @@ def main() -> None:
     parser.add_argument("--before", type=Path, help="checkout of an earlier version to time side by side")
     parser.add_argument("--precision", nargs="*", default=["fp32", "bf16"])
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--tag", default="", help="suffix of the results file name (speed<tag>.json)")
     args = parser.parse_args()
     rows = list(records(args.data, args.split, subset_ids(args.subset)))
     paths = [str((args.data / row["file"]).resolve()) for row, _ in rows]
@@ -85,7 +86,7 @@ def main() -> None:
         if "before" in times and k != "before":
             summary[k]["median_speedup_vs_before"] = float(np.median(np.array(times["before"]) / v))
     print(json.dumps(summary, indent=1))
-    print("wrote", save("speed", {"model": args.model or "default", "split": args.split, "subset": str(args.subset),
+    print("wrote", save(f"speed{args.tag}", {"model": args.model or "default", "split": args.split, "subset": str(args.subset),
                                   "before": str(args.before) if args.before else None, "summary": summary, "structures": out}))
 
 
