@@ -1,6 +1,7 @@
 """The learned valence density: exact electron counts, CHGCAR round trip, bad input, training, CLI."""
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -120,3 +121,57 @@ def test_density_training_run(triplets, tmp_path, inputs):
     assert gen.predict(s, precision="fp32").data["total"].mean() == pytest.approx(20, rel=1e-6)
     forest_only = rows[0]["val"]["mae"]  # the forest's NMAE-like error on validation, before any U-Net step
     assert forest_only < 0.9  # a uniform density scores ~0.9 on these records: the forest learned something
+
+
+GOLDEN_NMAE = {  # density-metals-v1 on the 8 smallest test cells of data/v2, measured when it shipped (2026-11-23)
+    "rand-sg191-Zn1-seed0-042-v0.60": 0.0126,
+    "bin-CuPd-L1_0-v0.60": 0.0096,
+    "rand-sg12-V1-seed0-018-v0.60": 0.0541,
+    "bin-AgZn-L1_0-v0.60": 0.0521,
+    "imet-MnAl-L1_0-v0.60": 0.0179,
+    "rand-sg12-V1-seed0-018-v0.80": 0.0596,
+    "rand-sg12-V1-seed0-018-v1.00": 0.0527,
+    "bin-AgZn-B2-v0.60": 0.0533,
+}
+
+
+def _held_out_nmae(generator, n=8):
+    """NMAE of ``generator`` and of the fitted valence profiles alone (the model's base) on the ``n``
+    smallest test-split structures of data/v2 (never seen in training, profile fitting or model selection)."""
+    from pathlib import Path
+
+    from pymatgen_elfml import io
+    from pymatgen_elfml.predictor import OutOfDomainWarning
+    from pymatgen_elfml.reference.store import read_jsonl, read_record
+    from pymatgen_elfml.sad.valence_profiles import valence_superposition
+
+    folder = Path(__file__).resolve().parents[1] / "data" / "v2"
+    splits = json.loads((folder / "splits.json").read_text())
+    rows = sorted((r for r in read_jsonl(folder / "manifest.jsonl") if splits[r["id"]] == "test"),
+                  key=lambda r: (int(np.prod(r["grid"])), r["id"]))[:n]
+    model, base = {}, {}
+    for row in rows:
+        rec = read_record(folder / row["file"], sha256=row["sha256"])
+        ref, cell = np.asarray(rec.rho, dtype=float), io.validate(rec.structure)
+        with warnings.catch_warnings():  # held-out systems may be outside the training elements: expected
+            warnings.simplefilter("ignore", OutOfDomainWarning)
+            rho = io.density_from_chgcar(generator.predict(rec.structure, grid=ref.shape))
+        profiles = valence_superposition(cell.lattice, cell.frac, cell.numbers, ref.shape)
+        model[rec.id] = float(np.abs(rho - ref).sum() / ref.sum())
+        base[rec.id] = float(np.abs(profiles / profiles.mean() * ref.mean() - ref).sum() / ref.sum())
+    return model, base
+
+
+@pytest.fixture(scope="module")
+def shipped_errors():
+    return _held_out_nmae(DensityGenerator.from_pretrained(device="cpu"))
+
+
+def test_shipped_density_model_beats_its_base_and_golden_values(shipped_errors):
+    """Fails for a constant network (a uniform density: NMAE ~0.9) and for a random one (its forest and U-Net
+    corrections would not beat the profiles they correct)."""
+    model, base = shipped_errors
+    assert np.mean(list(model.values())) < 0.9 * np.mean(list(base.values())), (model, base)
+    assert set(model) == set(GOLDEN_NMAE)
+    for key, value in GOLDEN_NMAE.items():
+        assert model[key] == pytest.approx(value, abs=2e-3), key
