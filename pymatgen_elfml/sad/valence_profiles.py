@@ -8,7 +8,10 @@ coefficients, which minimise sum over sampled training voxels of ((rho - sum c F
 relative to each cell's mean density; ridge-regularised normal equations). It stands in for the free
 atoms' PAW valence densities, which are not built here, and is the base a learned density corrects.
 
-    python -m pymatgen_elfml.sad.valence_profiles data/v2   # fits on the train split, writes the table
+    python -m pymatgen_elfml.sad.valence_profiles data/v2 --out valence_profiles_v2.json  # fit on the train split
+
+A shipped table is never overwritten (the density models that use it would silently change): a refit
+goes to a new file, read by a new feature set.
 
 The table ships as ``data/valence_profiles_v1.json`` (widths, coefficients, provenance). An element it
 lacks borrows the profile of the fitted element nearest in atomic number (the lower one on a tie), scaled
@@ -113,8 +116,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.sad.valence_profiles", description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="reference dataset folder (manifest.jsonl, splits.json, records/)")
     parser.add_argument("--split", default="train")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "data" / PROFILE_FILE)
+    parser.add_argument("--out", type=Path, required=True, help="a new table file (an existing one is refused)")
     args = parser.parse_args(argv)
+    if args.out.exists():
+        raise SystemExit(f"{args.out} exists: shipped tables are never overwritten (models read them); "
+                         "write a new file and register a feature set that reads it")
     coef = fit_profiles(_cells(args.data, args.split))
     from pymatgen_elfml.io import write_text_atomic
 
