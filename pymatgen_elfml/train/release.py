@@ -121,7 +121,7 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
         rows = [f"- {k}: median {v['median_s']:.3f} s per structure, median GPAW / prediction {v['median_ratio_vs_gpaw']:.0f}x "
                 f"(min {v['min_ratio_vs_gpaw']:.0f}x)" for k, v in s.items() if isinstance(v, dict)]
         out += ["## Speed (`python benchmarks/speed.py`)",
-                f"{s['n']} structures of the {speed['split']} split, {s['threads']} thread(s), GPAW's recorded median "
+                f"{s['n']} structures of the {speed['split']} split{' in ' + Path(speed['subset']).name if speed.get('subset') else ''}, {s['threads']} thread(s), GPAW's recorded median "
                 f"{s['median_gpaw_s']:.0f} s:", "", *rows, ""]
     for path in include:
         out += [f"## {path.stem.replace('_', ' ').capitalize()} (`{path.name}`, written by `benchmarks/{path.stem}.py`)", "",
