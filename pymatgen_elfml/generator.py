@@ -5,42 +5,18 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from pymatgen.io.vasp.outputs import Chgcar
 
-from pymatgen_elfml import io, pretrained, symmetry
+from pymatgen_elfml import io, symmetry
 from pymatgen_elfml.grid import NATIVE_SPACING, SAD_SIGMA, check_spacing, grid_shape, voxel_spacing
-from pymatgen_elfml.predictor import ElfPredictor
 from pymatgen_elfml.sad import sad_density
-from pymatgen_elfml.valence import valence_electrons
+
+if TYPE_CHECKING:
+    from pymatgen_elfml.predictor import ValenceDensityPredictor
 
 COARSE_VOXEL = 0.5  # Angstrom: on coarser grids the smoothing (2 voxels) washes out the atoms
-
-
-class ValenceDensityPredictor(ElfPredictor):
-    """The ``ElfPredictor`` pipeline (primitive cell, symmetry, batching, resampling) for a model with
-    ``target="density"``: the network predicts rho / mean(rho), which is scaled so that the density
-    integrates to the structure's valence electron count (``valence.valence_electrons``) exactly."""
-
-    TARGET = "density"
-    DEFAULT = pretrained.DEFAULT_DENSITY_MODEL
-    BOUNDS = None
-
-    def _prepare(self, structure: Any, grid, spacing):
-        structure, _ = io.load_cell(structure)
-        valence_electrons(site.specie.symbol for site in structure)  # ValueError before any work
-        return super()._prepare(structure, grid, spacing)
-
-    def _wrap(self, structure: Any, field: np.ndarray) -> Chgcar:
-        """rho = field * N_valence / (mean(field) * V) in e/A^3, as a ``Chgcar`` (data rho * V)."""
-        mean = float(np.mean(field, dtype=np.float64))
-        if not mean > 0:
-            raise RuntimeError(f"the predicted density has mean {mean:.3g}: it cannot be scaled to the valence "
-                               "electron count (the weights are probably not a trained density model)")
-        n_valence = valence_electrons(site.specie.symbol for site in structure)
-        return io.to_chgcar(structure, np.asarray(field, dtype=np.float64) * (n_valence / (mean * structure.volume)))
 
 
 class DensityGenerator:
@@ -71,6 +47,8 @@ class DensityGenerator:
             ValueError: unknown name, or a model that does not predict a density.
             pretrained.ModelFileError: missing or corrupted model files.
         """
+        from pymatgen_elfml.predictor import ValenceDensityPredictor  # torch: only for the learned density
+
         return cls(ValenceDensityPredictor.from_pretrained(name_or_path, device, **settings))
 
     def predict(self, structure: Any, grid: tuple[int, int, int] | None = None, spacing: float | None = None,

@@ -1,4 +1,5 @@
-"""``ElfPredictor``: structure in, ``Elfcar`` out."""
+"""``ElfPredictor``: structure in, ``Elfcar`` out; ``ValenceDensityPredictor``, the same pipeline for a
+density model (used by ``DensityGenerator.from_pretrained``): structure in, ``Chgcar`` out."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pymatgen.io.vasp.outputs import Elfcar
+from pymatgen.io.vasp.outputs import Chgcar, Elfcar
 from tqdm.auto import tqdm
 
 from pymatgen_elfml import io, pretrained, symmetry
@@ -21,6 +22,7 @@ from pymatgen_elfml.inference import (InferenceSettings, check_memory, float32_o
 from pymatgen_elfml.nn import PeriodicUNet3D
 from pymatgen_elfml.primitive import Reduction, copies_exactly, map_to_cell, reduce_to_primitive
 from pymatgen_elfml.sad import sad_density
+from pymatgen_elfml.valence import valence_electrons
 
 
 @dataclass
@@ -257,6 +259,30 @@ class ElfPredictor:
             field = job if isinstance(job, Exception) else next(done)
             out.append(field if isinstance(field, Exception) else _attempt(self._finish, job, field, symmetrize))
         return out
+
+
+class ValenceDensityPredictor(ElfPredictor):
+    """The ``ElfPredictor`` pipeline (primitive cell, symmetry, batching, resampling) for a model with
+    ``target="density"``: the network predicts rho / mean(rho), which is scaled so that the density
+    integrates to the structure's valence electron count (``valence.valence_electrons``) exactly."""
+
+    TARGET = "density"
+    DEFAULT = pretrained.DEFAULT_DENSITY_MODEL
+    BOUNDS = None
+
+    def _prepare(self, structure: Any, grid, spacing):
+        structure, _ = io.load_cell(structure)
+        valence_electrons(site.specie.symbol for site in structure)  # ValueError before any work
+        return super()._prepare(structure, grid, spacing)
+
+    def _wrap(self, structure: Any, field: np.ndarray) -> Chgcar:
+        """rho = field * N_valence / (mean(field) * V) in e/A^3, as a ``Chgcar`` (data rho * V)."""
+        mean = float(np.mean(field, dtype=np.float64))
+        if not mean > 0:
+            raise RuntimeError(f"the predicted density has mean {mean:.3g}: it cannot be scaled to the valence "
+                               "electron count (the weights are probably not a trained density model)")
+        n_valence = valence_electrons(site.specie.symbol for site in structure)
+        return io.to_chgcar(structure, np.asarray(field, dtype=np.float64) * (n_valence / (mean * structure.volume)))
 
 
 _EXPECTED = (ValueError, FileNotFoundError, MemoryError, RuntimeError)

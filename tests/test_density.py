@@ -10,9 +10,9 @@ from pymatgen.core import Lattice, Structure
 from pymatgen.io.vasp.outputs import Chgcar
 
 from pymatgen_elfml.cli import main
-from pymatgen_elfml.generator import DensityGenerator, ValenceDensityPredictor
+from pymatgen_elfml.generator import DensityGenerator
 from pymatgen_elfml.nn import PeriodicUNet3D, UNetConfig
-from pymatgen_elfml.predictor import ElfPredictor
+from pymatgen_elfml.predictor import ElfPredictor, ValenceDensityPredictor
 from pymatgen_elfml.pretrained import ModelSpec, save_model
 from pymatgen_elfml.train import loop
 from pymatgen_elfml.train.config import TrainConfig
