@@ -110,5 +110,8 @@ def sad_features(sad: np.ndarray, lattice: np.ndarray, frac: np.ndarray, feature
         from pymatgen_elfml.sad.valence_profiles import valence_superposition
 
         base = valence_superposition(lattice, frac, numbers, sad.shape)
+        if not base.mean() > 0:
+            raise ValueError(f"the superposed valence profiles have mean {base.mean():.3g} e/A^3 on this cell: "
+                             "not a usable density base")
         out[VALENCE_CHANNEL] = base / base.mean()
     return np.stack([out[n] for n in names]).astype(np.float32)

@@ -161,7 +161,7 @@ def predict_grid(
     stitcher = Stitcher(shape)
     h, p = settings.halo, settings.patch_size
     show = settings.progress and int(np.prod(shape)) > PROGRESS_VOXELS
-    for b0 in tqdm(range(0, len(starts), settings.batch_size), desc="ELF patches", unit="batch", disable=not show):
+    for b0 in tqdm(range(0, len(starts), settings.batch_size), desc="patches", unit="batch", disable=not show):
         batch = starts[b0 : b0 + settings.batch_size]
         cut = np.stack([extract(c, batch - h, edge) for c in inputs], axis=1)
         loc = None if local is None else extract(local, batch - h, edge)

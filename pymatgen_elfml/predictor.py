@@ -75,7 +75,8 @@ class ElfPredictor:
                  settings: InferenceSettings | None = None):
         if spec.arch.target != self.TARGET:
             raise ValueError(f"{type(self).__name__} runs models with target {self.TARGET!r}; this model predicts "
-                             f"{spec.arch.target!r} (ELF: ElfPredictor, valence density: DensityGenerator.from_pretrained)")
+                             f"{spec.arch.target!r} (ELF: ElfPredictor or `pymatgen-elfml predict`; valence density: "
+                             "DensityGenerator.from_pretrained or `pymatgen-elfml density`)")
         self.device = resolve_device(device)
         if self.device.type == "mps":
             net = float32_only(net)
@@ -264,7 +265,9 @@ class ElfPredictor:
 class ValenceDensityPredictor(ElfPredictor):
     """The ``ElfPredictor`` pipeline (primitive cell, symmetry, batching, resampling) for a model with
     ``target="density"``: the network predicts rho / mean(rho), which is scaled so that the density
-    integrates to the structure's valence electron count (``valence.valence_electrons``) exactly."""
+    integrates to the structure's valence electron count (``valence.valence_electrons``) exactly.
+    ``predict`` and ``predict_many`` take the arguments documented on ``ElfPredictor`` and return ``Chgcar``
+    objects (data = rho * V, rho in e/A^3, not bounded to [0, 1]); the public entry point is ``DensityGenerator``."""
 
     TARGET = "density"
     DEFAULT = pretrained.DEFAULT_DENSITY_MODEL

@@ -121,6 +121,22 @@ def test_density_training_run(triplets, tmp_path, inputs):
     assert gen.predict(s, precision="fp32").data["total"].mean() == pytest.approx(20, rel=1e-6)
     forest_only = rows[0]["val"]["mae"]  # the forest's NMAE-like error on validation, before any U-Net step
     assert forest_only < 0.9  # a uniform density scores ~0.9 on these records: the forest learned something
+    many = list(gen.predict_many([s, s * (1, 1, 2)], progress=False, precision="fp32"))
+    assert [c.data["total"].mean() for c in many] == pytest.approx([20, 40], rel=1e-6)
+    if inputs == "valence_features":
+        _check_release(tmp_path / "run")
+
+
+def _check_release(run):
+    """The release tool writes a density card: NMAE columns, the density wording, the reference folder."""
+    from pymatgen_elfml.train.release import release
+
+    table = {"model | all": {"n": 3, "nmae": 0.05, "far_nmae": 0.06, "charge_error": 1e-15}}
+    (run / "acc.json").write_text(json.dumps({"split": "test", "machine": {"cores": 2}, "table": table}))
+    dest = release(run, "density-test", run / "acc.json", None, models=run / "models")
+    card = (dest / "MODEL_CARD.md").read_text()
+    assert "valence charge density" in card and "| NMAE | NMAE > 1 A |" in card and "`data/" in card
+    assert "validation NMAE" in card and "charge" in card
 
 
 GOLDEN_NMAE = {  # density-metals-v1 on the 8 smallest test cells of data/v2, measured when it shipped (2026-11-23)

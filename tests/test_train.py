@@ -127,8 +127,14 @@ def test_forest_branch_run_records_stage_one_and_keeps_the_best(triplets, tmp_pa
     assert refit["mae"] == pytest.approx(best["val"]["mae"], rel=1e-5)
 
 
-def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatch):
-    loop.run(tiny_config(triplets, tmp_path / "a"))
+FOREST_DENSITY = dict(inputs="valence_features", pointwise_trees=5, pointwise_leaves=7, target="density",
+                      loss="smoothl1_grad")
+
+
+@pytest.mark.parametrize("extra", [{}, FOREST_DENSITY], ids=["plain", "forest-density-patches"])
+def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatch, extra):
+    """Also with a forest branch, whose cached logits must come from the checkpoint's forest on resume."""
+    loop.run(tiny_config(triplets, tmp_path / "a", **extra))
     real_save = loop._save_checkpoint
 
     def save_then_die(path, state):
@@ -137,15 +143,22 @@ def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatc
 
     monkeypatch.setattr(loop, "_save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
-        loop.run(tiny_config(triplets, tmp_path / "b"))
+        loop.run(tiny_config(triplets, tmp_path / "b", **extra))
     monkeypatch.setattr(loop, "_save_checkpoint", real_save)
-    loop.run(tiny_config(triplets, tmp_path / "b", resume=True))
+    loop.run(tiny_config(triplets, tmp_path / "b", resume=True, **extra))
     a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
     b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
     assert a["epoch"] == b["epoch"] == 2
     for key in a["net"]:
         assert torch.equal(a["net"][key], b["net"][key]), key
     assert torch.equal(a["loss"]["eta"], b["loss"]["eta"])
+    rows = [[json.loads(line) for line in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in "ab"]
+    assert rows[0][-1]["val"] == rows[1][-1]["val"]  # validated against the same (cached) forest
+
+
+def test_density_target_refuses_the_composite_loss(triplets, tmp_path):
+    with pytest.raises(ValueError, match="smoothl1_grad"):
+        tiny_config(triplets, tmp_path, target="density")
 
 
 def test_config_from_command_line():

@@ -192,7 +192,7 @@ class PeriodicUNet3D(nn.Module):
         extent: torch.Tensor | None = None,
         local: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Predict ELF.
+        """Predict ELF, or the scaled density for ``target="density"``.
 
         Args:
             sad: (B, C, n0, n1, n2) SAD in e/Angstrom^3 or its feature channels (see the class docstring).

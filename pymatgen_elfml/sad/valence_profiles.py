@@ -5,8 +5,12 @@ charges, like a VASP CHGCAR) is not, and is negative near the nuclei of some set
 profile g_Z(r) = sum_k c_Zk N(r; w_k): a combination, with coefficients of either sign, of normalised
 Gaussians of fixed widths w_k. The superposition sum over atoms of g_Z(|r - r_atom|) is linear in the
 coefficients, which minimise sum over sampled training voxels of ((rho - sum c F) / mean(rho))^2 (errors
-relative to each cell's mean density; ridge-regularised normal equations). It stands in for the free
-atoms' PAW valence densities, which are not built here, and is the base a learned density corrects.
+relative to each cell's mean density; ridge-regularised normal equations). It is the base a learned
+density corrects, fitted to bulk metals: not the free atoms' PAW valence densities (not built here). The
+coefficients alternate in sign and reach +-20 e, most profiles go slightly negative beyond ~2-5 A (it
+cancels in bulk cells; in open structures or vacuum the base can dip below zero) and their integrals are
+not constrained to the valence counts (Ta 13.9 vs 13): the predictions are rescaled to the count anyway.
+A future table should constrain the integrals and penalise negative tails.
 
     python -m pymatgen_elfml.sad.valence_profiles data/v2 --out valence_profiles_v2.json  # fit on the train split
 

@@ -38,8 +38,8 @@ class TrainConfig:
         core_radius, core_weight: voxels within core_radius (A) of a nucleus weigh core_weight in the
             voxel and gradient terms (1 elsewhere); below 1 it weights the interstitial region up.
         charge_weight: for a density target (``arch.target="density"``, flag --target density), weight of
-            the term |mean(pred) - mean(target)| per item: the relative error of the integrated charge
-            (ignored for ELF).
+            the term |mean(pred) - mean(target)| per item: with --whole-cell the relative error of the
+            integrated charge, on patches of the charge in the patch core (ignored for ELF).
         train_fraction: keep this fraction of the training structures (seeded; learning curves).
         max_minutes: stop after the first epoch that ends past this wall time (0: no limit); the
             cosine schedule is then laid over the epochs that fit, estimated after the first epoch.
@@ -86,6 +86,9 @@ class TrainConfig:
             raise ValueError(f"need epochs >= 1, batch_size >= 1, lr > 0: {self}")
         if self.loss not in ("composite", "smoothl1_grad"):
             raise ValueError(f"loss must be 'composite' or 'smoothl1_grad', got {self.loss!r}")
+        if self.loss == "composite" and self.arch.target != "elf":
+            raise ValueError("the composite loss has a histogram term over ELF values in [0, 1]: train a density "
+                             "target with --loss smoothl1_grad")
         if not 0 < self.train_fraction <= 1 or self.core_weight < 0 or self.charge_weight < 0:
             raise ValueError(f"need 0 < train_fraction <= 1, core_weight >= 0 and charge_weight >= 0: {self}")
         g = self.geometry

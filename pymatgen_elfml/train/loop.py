@@ -260,11 +260,11 @@ def run(config: TrainConfig) -> Path:
     resuming = config.resume and ckpt.is_file()
     t_build = time.perf_counter()
     net, loss_fn, optim, cosine, sched = _build(config, device, train_ds, stage1=not resuming)
+    start, best, since_best, elapsed = 0, float("inf"), 0, 0.0
+    if resuming:  # before caching: the checkpoint holds the fitted forest
+        start, best, since_best, elapsed = _resume(ckpt, device, net, loss_fn, optim, sched, cosine)
     if config.arch.pointwise_trees:  # the forest is frozen: its logits are computed once per sample
         _cache_local(net, (train_ds, val_ds), device)
-    start, best, since_best, elapsed = 0, float("inf"), 0, 0.0
-    if resuming:
-        start, best, since_best, elapsed = _resume(ckpt, device, net, loss_fn, optim, sched, cosine)
     loader, dist_sampler = _loader(config, train_ds, start, rank, world)
     model = DistributedDataParallel(net) if world > 1 else net
     spec = ModelSpec(arch=config.arch, native_spacing=config.native_spacing, sad_sigma=config.sad_sigma,

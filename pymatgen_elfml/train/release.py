@@ -52,7 +52,8 @@ def _split_counts(triplets: Path) -> tuple[str, str]:
         fields = json.loads(meta.read_text())
         counts[fields.get("split", "none")] = counts.get(fields.get("split", "none"), 0) + 1
         sources.add(fields.get("source", "reference:v1"))
-    folder = ", ".join(f"data/{s.partition(':')[2]}" for s in sorted(sources)) or "data/v1"
+    folder = ", ".join(f"data/{s.partition(':')[2]}" if s.startswith("reference:") else s for s in sorted(sources))
+    folder = folder or "unknown (triplets not found)"
     listed = " / ".join(f"{k} {v}" for k, v in sorted(counts.items(), key=lambda kv: -kv[1]))
     return listed or "unknown (triplets not found)", folder
 
