@@ -81,3 +81,14 @@ def test_version_models_and_unwritable_output_checked_first(poscar, tmp_path, ca
         locked.chmod(0o700)
     err = capsys.readouterr().err
     assert "cannot write" in err and str(target) in err and "Traceback" not in err
+
+
+def test_every_subpackage_ships_in_the_wheel():
+    """pyproject lists packages explicitly: a new subpackage missing there is absent from a wheel install."""
+    import tomllib
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    listed = set(tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(root).parts) for p in (root / "pymatgen_elfml").rglob("__init__.py")}
+    assert found <= listed, sorted(found - listed)
