@@ -43,10 +43,9 @@ def nmae(pred: np.ndarray, ref: np.ndarray, where: np.ndarray | None = None) -> 
     return float(np.abs(pred - ref).sum() / ref.sum())
 
 
-def baselines(structure, ref: np.ndarray) -> dict[str, np.ndarray]:
-    """The no-learning densities (e/A^3) on the reference grid ``ref.shape``."""
-    cell = io.validate(structure)
-    n_val = valence_electrons(site.specie.symbol for site in structure)
+def baselines(structure, cell, n_val: int, ref: np.ndarray) -> dict[str, np.ndarray]:
+    """The no-learning densities (e/A^3) on the reference grid ``ref.shape`` (``cell``: ``io.validate(structure)``,
+    ``n_val``: its valence electron count)."""
     sad = sad_density(cell.lattice, cell.frac, cell.numbers, ref.shape, sad_sigma_for(cell.lattice, ref.shape))
     profiles = valence_superposition(cell.lattice, cell.frac, cell.numbers, ref.shape)
     return {"uniform N_valence / V": np.full(ref.shape, n_val / structure.volume),
@@ -57,14 +56,13 @@ def baselines(structure, ref: np.ndarray) -> dict[str, np.ndarray]:
 
 def compare(structure, ref: np.ndarray, models: dict[str, DensityGenerator], compressed: bool) -> dict:
     """Metrics of every method against the reference density ``ref`` (e/A^3) on its own grid."""
-    fields, seconds = baselines(structure, ref), {}
+    cell, n_val = io.validate(structure), valence_electrons(site.specie.symbol for site in structure)
+    fields, seconds = baselines(structure, cell, n_val, ref), {}
     for name, gen in models.items():
         start = time.perf_counter()
         fields[name] = io.density_from_chgcar(gen.predict(structure, grid=ref.shape))
         seconds[name] = time.perf_counter() - start
-    cell = io.validate(structure)
     far = distance_to_nuclei(cell.lattice, cell.frac, ref.shape) > 1.0
-    n_val = valence_electrons(site.specie.symbol for site in structure)
     return {name: {"compressed": compressed, "nmae": nmae(f, ref), "far_nmae": nmae(f, ref, far),
                    "charge_error": abs(float(f.mean()) * structure.volume - n_val), "seconds": seconds.get(name)}
             for name, f in fields.items()}

@@ -130,7 +130,7 @@ class ElfPredictor:
     def _prepare(self, structure: Any, grid, spacing) -> _Job:
         """Everything before the network: validation, symmetry, primitive cell, grids, inputs."""
         structure, cell = io.load_cell(structure)
-        self._warn_outside_training(structure)
+        self._check_structure(structure)
         ops = symmetry.seitz_ops(cell)
         out_shape = self._output_shape(cell, ops, grid, spacing)
         reduction = reduce_to_primitive(cell, ops)
@@ -195,6 +195,10 @@ class ElfPredictor:
     def _wrap(self, structure: Any, field: np.ndarray) -> Elfcar:
         """The output object of a field on the output grid of ``structure``."""
         return io.to_elfcar(structure, field)
+
+    def _check_structure(self, structure) -> None:
+        """Checks of a loaded structure before any work: here the out-of-domain warning."""
+        self._warn_outside_training(structure)
 
     def _warn_outside_training(self, structure) -> None:
         """``OutOfDomainWarning`` naming the elements absent from the model's training set (if recorded)."""
@@ -273,10 +277,9 @@ class ValenceDensityPredictor(ElfPredictor):
     DEFAULT = pretrained.DEFAULT_DENSITY_MODEL
     BOUNDS = None
 
-    def _prepare(self, structure: Any, grid, spacing):
-        structure, _ = io.load_cell(structure)
+    def _check_structure(self, structure) -> None:
         valence_electrons(site.specie.symbol for site in structure)  # ValueError before any work
-        return super()._prepare(structure, grid, spacing)
+        super()._check_structure(structure)
 
     def _wrap(self, structure: Any, field: np.ndarray) -> Chgcar:
         """rho = field * N_valence / (mean(field) * V) in e/A^3, as a ``Chgcar`` (data rho * V)."""

@@ -163,3 +163,17 @@ def triplets(tmp_path_factory):
     for t in from_reference(src):
         write_triplet(out, t)
     return out
+
+
+def held_out_records(ids) -> list:
+    """The data/v2 reference records of ``ids`` (a fixed list of test-split ids, so that records computed later do
+    not change a golden set), in manifest order; asserts that every id exists and is in the test split."""
+    import json
+
+    from pymatgen_elfml.reference.store import read_jsonl, read_record
+
+    folder = REPO / "data" / "v2"
+    splits = json.loads((folder / "splits.json").read_text())
+    rows = [r for r in read_jsonl(folder / "manifest.jsonl") if r["id"] in ids]
+    assert len(rows) == len(ids) and all(splits[r["id"]] == "test" for r in rows)
+    return [read_record(folder / r["file"], sha256=r["sha256"]) for r in rows]

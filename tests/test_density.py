@@ -155,20 +155,14 @@ def _held_out_nmae(generator, ids=tuple(GOLDEN_NMAE)):
     """NMAE of ``generator`` and of the fitted valence profiles alone (the model's base) on the test-split
     structures ``ids`` of data/v2 (the 8 smallest when the model shipped; never seen in training, profile
     fitting or model selection; a fixed list, so that records computed later do not change the set)."""
-    from pathlib import Path
+    from conftest import held_out_records
 
     from pymatgen_elfml import io
     from pymatgen_elfml.predictor import OutOfDomainWarning
-    from pymatgen_elfml.reference.store import read_jsonl, read_record
     from pymatgen_elfml.sad.valence_profiles import valence_superposition
 
-    folder = Path(__file__).resolve().parents[1] / "data" / "v2"
-    splits = json.loads((folder / "splits.json").read_text())
-    rows = [r for r in read_jsonl(folder / "manifest.jsonl") if r["id"] in ids]
-    assert len(rows) == len(ids) and all(splits[r["id"]] == "test" for r in rows)
     model, base = {}, {}
-    for row in rows:
-        rec = read_record(folder / row["file"], sha256=row["sha256"])
+    for rec in held_out_records(ids):
         ref, cell = np.asarray(rec.rho, dtype=float), io.validate(rec.structure)
         with warnings.catch_warnings():  # held-out systems may be outside the training elements: expected
             warnings.simplefilter("ignore", OutOfDomainWarning)

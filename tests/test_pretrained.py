@@ -3,7 +3,6 @@
 import json
 import shutil
 import warnings
-from pathlib import Path
 
 import pytest
 import torch
@@ -57,18 +56,12 @@ def _held_out_errors(predictor, ids=tuple(GOLDEN_MAE)):
     on the test-split structures ``ids`` of data/v2 (by default the 20 smallest when v3 shipped; never seen
     in training or model selection; a fixed list, so that records computed later do not change the set)."""
     import numpy as np
+    from conftest import held_out_records
 
     from pymatgen_elfml.io import elf_from_elfcar
-    from pymatgen_elfml.reference.build import read_jsonl
-    from pymatgen_elfml.reference.store import read_record
 
-    folder = Path(__file__).resolve().parents[1] / "data" / "v2"
-    splits = json.loads((folder / "splits.json").read_text())
-    rows = [r for r in read_jsonl(folder / "manifest.jsonl") if r["id"] in ids]
-    assert len(rows) == len(ids) and all(splits[r["id"]] == "test" for r in rows)
     model, constant = {}, {}
-    for row in rows:
-        rec = read_record(folder / row["file"], sha256=row["sha256"])
+    for rec in held_out_records(ids):
         with warnings.catch_warnings():  # held-out systems may be outside the training elements: expected
             warnings.simplefilter("ignore", OutOfDomainWarning)
             elf = elf_from_elfcar(predictor.predict(rec.structure, grid=rec.elf.shape))
