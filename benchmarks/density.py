@@ -8,7 +8,8 @@ papers), on the whole cell and on the points more than 1 A from every nucleus (s
 only), for all structures of the split and for the compressed ones (V/V0 <= 0.7). Rows: the model(s);
 a uniform density N_valence / V; the SAD (all-electron free atoms) rescaled to the valence count; the
 superposition of the per-element valence profiles fitted to the training split (``sad.valence_profiles``,
-the base the density models correct; linear, no network), rescaled to the valence count; the best
+the base of density-metals-v1; linear, no network), rescaled to the valence count; the free atoms' PAW
+valence densities superposed as GPAW starts its SCF (``sad.paw_atoms``: no fitting at all); the best
 constant for an absolute error, each cell's median density (an oracle: it reads the reference).
 The reference is GPAW's pseudo valence density with compensation charges (negative near the nuclei of
 some setups). Also the charge error |integral rho - N_valence| of each row and, for the models, the
@@ -32,6 +33,7 @@ from pymatgen_elfml.data.triplets import sad_sigma_for
 from pymatgen_elfml.generator import DensityGenerator
 from pymatgen_elfml.metrics import distance_to_nuclei
 from pymatgen_elfml.sad import sad_density
+from pymatgen_elfml.sad.paw_atoms import paw_superposition
 from pymatgen_elfml.sad.valence_profiles import valence_superposition
 from pymatgen_elfml.valence import valence_electrons
 
@@ -51,6 +53,7 @@ def baselines(structure, cell, n_val: int, ref: np.ndarray) -> dict[str, np.ndar
     return {"uniform N_valence / V": np.full(ref.shape, n_val / structure.volume),
             "SAD rescaled to the valence count": sad * (n_val / (sad.mean() * structure.volume)),
             "fitted valence profiles, superposed": profiles * (n_val / (profiles.mean() * structure.volume)),
+            "free atoms' PAW valence densities (GPAW's start)": paw_superposition(cell.lattice, cell.frac, cell.numbers, ref.shape),
             "best constant (cell median)": np.full(ref.shape, float(np.median(ref)))}
 
 

@@ -14,6 +14,9 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
 ``valence``           the superposed fitted valence profiles (``sad.valence_profiles``) over their cell
                       mean: the base of a density model (``FEATURE_SETS["valence_features"]``; needs
                       the atomic numbers)
+``paw_valence``       the free atoms' PAW valence densities superposed as GPAW starts its SCF
+                      (``sad.paw_atoms``) over their cell mean: the base of a density model
+                      (``FEATURE_SETS["paw_features"]``; needs the atomic numbers)
 ====================  ===============================================================
 
 s and q are dimensionless for any consistent length unit. Everything here is numpy.
@@ -37,8 +40,15 @@ FEATURE_SETS: dict[str, tuple[str, ...]] = {
                      *(f"log_sad_g{s}" for s in SMOOTHING), "dist"),
 }
 FEATURE_SETS["valence_features"] = (*FEATURE_SETS["sad_features"], "valence")
+FEATURE_SETS["paw_features"] = (*FEATURE_SETS["sad_features"], "paw_valence")
 SEMILOCAL_CHANNEL = "semilocal_elf"
 VALENCE_CHANNEL = "valence"
+BASE_CHANNELS = (VALENCE_CHANNEL, "paw_valence")  # valence-density channels a density model can build on
+
+
+def base_channel(feature_set: str) -> str | None:
+    """The valence-density channel of a feature set (the base of a density model), None if it has none."""
+    return next((name for name in channel_names(feature_set) if name in BASE_CHANNELS), None)
 
 
 def n_channels(feature_set: str) -> int:
@@ -104,14 +114,22 @@ def sad_features(sad: np.ndarray, lattice: np.ndarray, frac: np.ndarray, feature
         for sigma in SMOOTHING:
             out[f"log_sad_g{sigma}"] = np.log(np.maximum(smooth_periodic(sad, lattice, sigma), RHO_FLOOR))
         out["dist"] = nearest_nucleus_distance(lattice, frac, sad.shape)
-    if VALENCE_CHANNEL in names:
-        if numbers is None:
-            raise ValueError(f"feature set {feature_set!r} has the valence channel: pass the atomic numbers")
-        from pymatgen_elfml.sad.valence_profiles import valence_superposition
-
-        base = valence_superposition(lattice, frac, numbers, sad.shape)
-        if not base.mean() > 0:
-            raise ValueError(f"the superposed valence profiles have mean {base.mean():.3g} e/A^3 on this cell: "
-                             "not a usable density base")
-        out[VALENCE_CHANNEL] = base / base.mean()
+    base_name = base_channel(feature_set)
+    if base_name is not None:
+        out[base_name] = _valence_base(base_name, lattice, frac, numbers, sad.shape)
     return np.stack([out[n] for n in names]).astype(np.float32)
+
+
+def _valence_base(name: str, lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray | None,
+                  shape: tuple[int, int, int]) -> np.ndarray:
+    """(n0, n1, n2) valence-density channel ``name`` over its cell mean (dimensionless, mean 1)."""
+    if numbers is None:
+        raise ValueError(f"the {name!r} channel is a superposition of per-element densities: pass the atomic numbers")
+    if name == VALENCE_CHANNEL:
+        from pymatgen_elfml.sad.valence_profiles import valence_superposition as superpose
+    else:
+        from pymatgen_elfml.sad.paw_atoms import paw_superposition as superpose
+    base = superpose(lattice, frac, numbers, shape)
+    if not base.mean() > 0:
+        raise ValueError(f"the {name!r} channel has mean {base.mean():.3g} e/A^3 on this cell: not a usable density base")
+    return base / base.mean()

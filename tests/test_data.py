@@ -88,6 +88,13 @@ def test_prepare_from_reference_records(tmp_path):
     assert stems == sorted(r["id"] for r in rows[:2])
     t = read_triplet(tmp_path / "out", stems[0])
     assert t.rho is not None and t.meta["split"] in {"train", "val", "test"}
+    # resumable: a second run computes nothing already there (a planted marker survives), --force rebuilds
+    marker = tmp_path / "out" / f"{stems[0]}_meta.json"
+    marker.write_text(json.dumps({**t.meta, "marker": 1}))
+    assert data_main(["prepare", str(src), "--out", str(tmp_path / "out")]) == 0
+    assert json.loads(marker.read_text())["marker"] == 1
+    assert data_main(["prepare", str(src), "--out", str(tmp_path / "out"), "--force"]) == 0
+    assert "marker" not in json.loads(marker.read_text())
 
 
 def test_prepare_reports_and_skips_bad_vasp_runs(tmp_path, NiAl, capsys):

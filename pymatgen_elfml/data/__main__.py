@@ -19,14 +19,17 @@ def main(argv: list[str] | None = None) -> int:
     prep = sub.add_parser("prepare", help="write stem_sad/elf/sym(/rho).npy triplets")
     prep.add_argument("src", type=Path)
     prep.add_argument("--out", type=Path, required=True)
+    prep.add_argument("--force", action="store_true", help="rebuild samples already in --out (default: skip them)")
     args = parser.parse_args(argv)
     from pymatgen_elfml.data.sources import items
-    from pymatgen_elfml.data.triplets import write_triplet
+    from pymatgen_elfml.data.triplets import discover, write_triplet
     from pymatgen_elfml.reference.store import RecordError
 
     count, skipped = 0, []
+    done = set() if args.force or not args.out.is_dir() else set(discover(args.out))
     try:
-        for path, build in tqdm(list(items(args.src)), desc="prepare", unit="structure"):
+        todo = [(path, build) for path, build in items(args.src) if path.stem not in done]  # resumable
+        for path, build in tqdm(todo, desc="prepare", unit="structure"):
             try:
                 triplet = build()
             except (ValueError, OSError, RecordError) as exc:  # bad run or record: report it, go on
@@ -37,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
             count += 1
     except ValueError as exc:
         raise SystemExit(f"python -m pymatgen_elfml.data prepare: {exc}") from None
-    print(f"wrote {count} samples to {args.out}" + (f"; skipped {len(skipped)} (reasons above)" if skipped else ""))
-    return 0 if count else 1
+    print(f"wrote {count} samples to {args.out}" + (f"; {len(done)} already there" if done else "")
+          + (f"; skipped {len(skipped)} (reasons above)" if skipped else ""))
+    return 0 if count or done else 1
 
 
 if __name__ == "__main__":

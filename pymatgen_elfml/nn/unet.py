@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from pymatgen_elfml.features import SEMILOCAL_CHANNEL, VALENCE_CHANNEL, channel_names
+from pymatgen_elfml.features import SEMILOCAL_CHANNEL, base_channel, channel_names
 from pymatgen_elfml.nn.layers import Down, Head, PeriodicConv3d, ResBlock, Up
 from pymatgen_elfml.nn.symmavg import SymmAvg3D
 from pymatgen_elfml.nn.trees import TreeEnsemble
@@ -51,8 +51,9 @@ class UNetConfig:
             its cell mean, rho * V / N_valence (dimensionless, mean 1), with no output activation: the
             reference (GPAW's pseudo density with compensation charges, like VASP's CHGCAR) is negative
             near the nuclei of some setups (Ga, Cs, Li, Al, ...), so a non-negative head could not fit it.
-            With an input set holding the "valence" channel (``inputs="valence_features"``: the superposed
-            fitted valence profiles over their mean) that channel is the base the branches correct.
+            With an input set holding a valence-density channel (``features.base_channel``: "valence", the
+            superposed fitted profiles of ``inputs="valence_features"``, or "paw_valence", the free atoms' PAW
+            densities of ``inputs="paw_features"``, over their mean) that channel is the base the branches correct.
     """
 
     base_channels: int = 16
@@ -104,8 +105,8 @@ class UNetConfig:
 
     @property
     def density_base(self) -> bool:
-        """Whether the output is the "valence" input channel plus learned corrections (density target)."""
-        return self.target == "density" and VALENCE_CHANNEL in channel_names(self.inputs)
+        """Whether the output is a valence-density input channel plus learned corrections (density target)."""
+        return self.target == "density" and base_channel(self.inputs) is not None
 
     @property
     def has_local(self) -> bool:
@@ -159,8 +160,9 @@ class PeriodicUNet3D(nn.Module):
         """Logits that depend on each voxel's own inputs only: the semilocal ELF's (``logit_residual``)
         plus the pointwise MLP's, or the forest's; (B, 1, ...) for (B, C, ...) raw inputs of any spatial size.
         For ``target="density"`` there is no link function: the "logits" are the scaled density itself,
-        the "valence" channel (``UNetConfig.density_base``) plus the forest's or the MLP's correction."""
-        base = sad[:, [channel_names(self.config.inputs).index(VALENCE_CHANNEL)]] if self.config.density_base else None
+        the valence-density channel (``UNetConfig.density_base``) plus the forest's or the MLP's correction."""
+        names = channel_names(self.config.inputs)
+        base = sad[:, [names.index(base_channel(self.config.inputs))]] if self.config.density_base else None
         if self.config.pointwise_trees:
             values = self.trees(sad).float()
             if self.config.target == "elf":

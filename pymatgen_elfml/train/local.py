@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from pymatgen_elfml.data.dataset import PatchDataset
-from pymatgen_elfml.features import VALENCE_CHANNEL, channel_names
+from pymatgen_elfml.features import base_channel, channel_names
 from pymatgen_elfml.losses import region_weight
 
 
@@ -93,8 +93,8 @@ def fit_trees(net, dataset: PatchDataset, core_weight: float, seed: int = 0, per
     x, y, far = sample_voxels(dataset, per_structure, seed)
     x, y, far = x.reshape(len(x), -1).numpy(), y.reshape(-1).numpy(), far.reshape(-1).numpy()
     cfg = net.config
-    if cfg.density_base:  # the forest fits what the valence channel leaves
-        y = y - x[:, channel_names(cfg.inputs).index(VALENCE_CHANNEL)]
+    if cfg.density_base:  # the forest fits what the valence-density channel leaves
+        y = y - x[:, channel_names(cfg.inputs).index(base_channel(cfg.inputs))]
     model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, seed, max_depth=TREE_DEPTH)
     model.fit(x, y, sample_weight=region_weight(far, core_weight))
     net.trees.load_trees(*forest_arrays(model))

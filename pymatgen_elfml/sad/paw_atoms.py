@@ -1,0 +1,170 @@
+"""Free atoms' PAW valence densities: GPAW's own superposition-of-atoms density, without GPAW.
+
+The reference densities (``reference.engine``) are GPAW pseudo valence densities with compensation
+charges, the analogue of a VASP CHGCAR. GPAW starts every SCF from a superposition of free atoms in
+that same representation; this module reproduces that starting density from a small table, so it is a
+baseline (and a base for learned corrections) that needs no learning and no GPAW at prediction time.
+
+Per element, GPAW (the default PBE setups, as in the reference data) builds its initial density from
+
+- the pseudo density: sum over the setup's atomic basis orbitals J of f_J phi_J(r)^2 / 4 pi with GPAW's
+  initial (non-magnetic) occupations f_J, plus the smooth core density nct(r);
+- a compensation charge Q ghat(r) per atom: Q from the initial atomic density matrix
+  (``sum_ij D_ij Delta_ij00 + Delta0 + N_v / sqrt(4 pi)``), ghat the setup's l = 0 shape function;
+- a normalisation: the pseudo density of the whole cell is scaled by one factor x so that the total
+  integrates to the valence electron count (GPAW's ``normalize``).
+
+The table stores, per element, the radial Fourier transforms (form factors) of the pseudo part and of the
+compensation part on a |G| grid, 0 to ``G_MAX`` 1/A; ``paw_superposition`` sums them over the atoms with
+exact structure factors and applies GPAW's normalisation. Against GPAW's own initial density of a single
+atom in an 8 A box (64^3 grid) the relative L1 difference is 0.04-0.3 % (Cu, La, Cs, Ga; GPAW 26.7), the
+rest being GPAW's plane-wave representation of its splines.
+
+    python -m pymatgen_elfml.sad.paw_atoms --out paw_valence_gpaw.npz   # needs GPAW and its setups
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+PAW_FILE = "paw_valence_gpaw.npz"
+G_STEP = 0.05  # 1/Angstrom
+G_MAX = 40.0  # 1/Angstrom: grids finer than ~0.08 A see no form factor beyond (zero there)
+BOHR = 0.52917721067  # Angstrom
+
+
+def _radial_parts(symbol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int]:
+    """(r in bohr, pseudo density, unit compensation shape, Q, N_valence) of GPAW's initial density of one
+    free atom, densities in e/bohr^3 (the shape integrates to 1)."""
+    from ase import Atoms
+    from gpaw import GPAW, PW
+
+    atoms = Atoms(symbol, positions=[[0.0, 0.0, 0.0]], cell=[4.0] * 3, pbc=True)
+    calc = GPAW(mode=PW(300), xc="PBE", kpts={"size": (1, 1, 1), "gamma": True}, gpts=(16, 16, 16), txt=None,
+                symmetry="off")
+    atoms.calc = calc
+    calc.create_new_calculation(atoms)
+    setup = calc.dft.setups[0]
+    occupations = np.asarray(setup.calculate_initial_occupation_numbers(0.0, False, 0.0, 1)).ravel()
+    d_ii = np.asarray(calc.dft.density.D_asii[0])[0]  # GPAW's initial atomic density matrix
+    q00 = np.einsum("ij,ij->", d_ii, setup.Delta_iiL[:, :, 0]) + setup.Delta0 + setup.Nv / np.sqrt(4 * np.pi)
+    r = np.linspace(0.0, 12.0, 12001)[1:]
+    y00 = 1.0 / np.sqrt(4 * np.pi)
+    pseudo, start = setup.nct.map(r) * y00, 0
+    for basis in setup.basis_functions_J:
+        ell = basis.get_angular_momentum_number()
+        pseudo = pseudo + occupations[start:start + 2 * ell + 1].sum() * basis.map(r) ** 2 * r ** (2 * ell) / (4 * np.pi)
+        start += 2 * ell + 1
+    shape = setup.ghat_l[0].map(r) * y00
+    return r, pseudo, shape / (4 * np.pi * np.sum(r * r * shape) * (r[1] - r[0])), float(q00 * np.sqrt(4 * np.pi)), int(setup.Nv)
+
+
+def _form_factor(r_bohr: np.ndarray, density: np.ndarray, g: np.ndarray) -> np.ndarray:
+    """4 pi int r^2 n(r) sin(G r)/(G r) dr in electrons, for G in 1/A (r, n in bohr units)."""
+    r = r_bohr * BOHR
+    weight = 4 * np.pi * r * r * (density / BOHR**3) * (r[1] - r[0])
+    return np.concatenate([np.sinc(np.outer(chunk, r) / np.pi) @ weight for chunk in np.array_split(g, 16)])
+
+
+def build_table(symbols: list[str]) -> dict[str, np.ndarray]:
+    """Form factors of every element of ``symbols``: {"g": (n_g,), "pseudo"/"comp": (n_el, n_g), "z", "nv": (n_el,)}."""
+    from ase.data import atomic_numbers
+
+    g = np.arange(0.0, G_MAX + G_STEP / 2, G_STEP)
+    pseudo, comp, valence = [], [], []
+    for symbol in symbols:
+        r, n_pseudo, shape, charge, n_valence = _radial_parts(symbol)
+        valence.append(n_valence)
+        pseudo.append(_form_factor(r, n_pseudo, g))
+        comp.append(charge * _form_factor(r, shape, g))
+    return {"g": g, "z": np.array([atomic_numbers[s] for s in symbols]), "nv": np.array(valence),
+            "pseudo": np.array(pseudo, dtype=np.float32), "comp": np.array(comp, dtype=np.float32)}
+
+
+@lru_cache(maxsize=1)
+def load_table() -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray, int]]]:
+    """(|G| grid in 1/A, {Z: (pseudo, compensation) form factors in electrons, N_valence}) of the shipped table."""
+    path = resources.files("pymatgen_elfml.sad").joinpath("data", PAW_FILE)
+    try:
+        with path.open("rb") as handle, np.load(handle) as npz:
+            return np.array(npz["g"]), {int(z): (np.array(p, float), np.array(c, float), int(nv))
+                                        for z, p, c, nv in zip(npz["z"], npz["pseudo"], npz["comp"], npz["nv"])}
+    except (OSError, KeyError, ValueError) as exc:
+        raise RuntimeError(f"the shipped PAW form-factor table {path} is missing or corrupted: {exc}") from exc
+
+
+def _half_spectrum_gnorm(lattice: np.ndarray, shape: tuple[int, int, int]) -> tuple[list[np.ndarray], np.ndarray]:
+    """Integer frequencies per axis of the rfftn layout and |G| (1/A) on it."""
+    freqs = [np.fft.fftfreq(shape[0], 1.0 / shape[0]), np.fft.fftfreq(shape[1], 1.0 / shape[1]),
+             np.arange(shape[2] // 2 + 1, dtype=float)]
+    recip = 2 * np.pi * np.linalg.inv(lattice).T  # rows b_i with a_i . b_j = 2 pi delta_ij
+    m = np.stack(np.meshgrid(*freqs, indexing="ij"), axis=-1)
+    return freqs, np.linalg.norm(m @ recip, axis=-1)
+
+
+def paw_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """GPAW's superposition-of-free-atoms valence density (pseudo + compensation charges) on a periodic grid.
+
+    Args:
+        lattice: (3, 3) lattice vectors as rows, Angstrom.
+        frac: (n_atoms, 3) fractional coordinates.
+        numbers: (n_atoms,) atomic numbers.
+        shape: grid (n0, n1, n2); point [i, j, k] at fractional (i/n0, j/n1, k/n2).
+
+    Returns:
+        (n0, n1, n2) float64 density in e/A^3 integrating (mean x volume) to the atoms' valence electrons.
+
+    Raises:
+        ValueError: naming elements the table has no setup for.
+    """
+    from scipy import fft
+
+    g_grid, table = load_table()
+    lattice, numbers = np.asarray(lattice, float), np.asarray(numbers, int)
+    frac = np.mod(np.atleast_2d(np.asarray(frac, float)), 1.0)
+    missing = sorted(set(numbers.tolist()) - set(table))
+    if missing:
+        raise ValueError(f"no PAW free-atom form factors for atomic numbers {missing}: the table covers {len(table)} metals")
+    freqs, gnorm = _half_spectrum_gnorm(lattice, tuple(int(n) for n in shape))
+    parts = [np.zeros(gnorm.shape, complex), np.zeros(gnorm.shape, complex)]
+    for z in np.unique(numbers):
+        ph = [np.exp(-2j * np.pi * np.outer(frac[numbers == z, i], freqs[i])) for i in range(3)]
+        structure = np.einsum("ai,aj,ak->ijk", *ph, optimize=True)
+        for k in range(2):
+            parts[k] += structure * np.interp(gnorm, g_grid, table[int(z)][k], right=0.0)
+    pseudo_charge, comp_charge = parts[0].flat[0].real, parts[1].flat[0].real
+    total = sum(table[int(z)][2] for z in numbers)  # N_valence of the setups
+    spectrum = parts[0] * ((total - comp_charge) / pseudo_charge) + parts[1]
+    n_grid = float(np.prod(shape))
+    return fft.irfftn(spectrum, s=tuple(shape)) * (n_grid / abs(np.linalg.det(lattice)))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.sad.paw_atoms", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, required=True, help="a new .npz table (an existing file is refused)")
+    parser.add_argument("--elements", nargs="*", help="default: every element of valence.SETUP_VALENCE")
+    args = parser.parse_args(argv)
+    if args.out.exists():
+        raise SystemExit(f"{args.out} exists: shipped tables are never overwritten")
+    import gpaw
+
+    from pymatgen_elfml.io import atomic_path
+    from pymatgen_elfml.valence import SETUP_VALENCE
+
+    table = build_table(args.elements or list(SETUP_VALENCE))
+    meta = {"source": f"GPAW {gpaw.__version__} default PBE setups, initial (superposition-of-atoms) density",
+            "units": "form factors in electrons, g in 1/Angstrom", "command": "python -m pymatgen_elfml.sad.paw_atoms"}
+    with atomic_path(args.out) as tmp:
+        with open(tmp, "wb") as handle:
+            np.savez_compressed(handle, meta=json.dumps(meta), **table)
+    print(f"wrote {args.out}: {len(table['z'])} elements")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,51 @@
+"""The free atoms' PAW valence densities (``sad.paw_atoms``): electron count, periodicity identities, and
+agreement with GPAW's own superposition-of-atoms start density."""
+
+import numpy as np
+import pytest
+
+from pymatgen_elfml.sad.paw_atoms import load_table, paw_superposition
+
+# CuAu in an orthorhombic cell with atoms off the grid points: two species, GPAW's normalisation is global
+LATTICE = np.array([[3.1, 0.0, 0.0], [0.4, 3.4, 0.0], [0.0, 0.3, 3.8]])
+FRAC = np.array([[0.03, 0.11, 0.07], [0.52, 0.47, 0.55]])
+NUMBERS = np.array([29, 79])
+SHAPE = (32, 36, 40)
+
+
+def test_integrates_to_the_setups_valence_count():
+    rho = paw_superposition(LATTICE, FRAC, NUMBERS, SHAPE)
+    assert rho.mean() * abs(np.linalg.det(LATTICE)) == pytest.approx(11 + 11, rel=1e-12)
+    assert {29, 79} <= set(load_table()[1])
+
+
+def test_supercell_and_translation_identities():
+    rho = paw_superposition(LATTICE, FRAC, NUMBERS, SHAPE)
+    double = np.vstack([FRAC * [0.5, 1, 1], FRAC * [0.5, 1, 1] + [0.5, 0, 0]])
+    super_rho = paw_superposition(LATTICE * [[2], [1], [1]], double, np.tile(NUMBERS, 2), (64, 36, 40))
+    np.testing.assert_allclose(super_rho, np.concatenate([rho, rho]), atol=1e-9 * np.abs(rho).max())
+    shifted = paw_superposition(LATTICE, FRAC + [3 / 32, 0, 5 / 40], NUMBERS, SHAPE)
+    np.testing.assert_allclose(shifted, np.roll(rho, (3, 0, 5), axis=(0, 1, 2)), atol=1e-9 * np.abs(rho).max())
+
+
+def test_unknown_element_is_named():
+    with pytest.raises(ValueError, match=r"atomic numbers \[1\]"):
+        paw_superposition(LATTICE, FRAC, np.array([29, 1]), SHAPE)
+
+
+def test_matches_gpaws_own_start_density():
+    """GPAW's initial density of the same cell (no SCF step) agrees to a fraction of a percent (the rest is
+    GPAW's plane-wave representation of its radial splines); a superposition of a different element does not."""
+    pytest.importorskip("gpaw")
+    from ase import Atoms
+    from gpaw import GPAW, PW
+
+    atoms = Atoms(numbers=NUMBERS, scaled_positions=FRAC, cell=LATTICE, pbc=True)
+    atoms.calc = GPAW(mode=PW(300), xc="PBE", kpts={"size": (1, 1, 1), "gamma": True}, gpts=SHAPE, txt=None,
+                      symmetry="off")
+    atoms.calc.create_new_calculation(atoms)
+    ref = np.asarray(atoms.calc.get_pseudo_density())
+    ours = paw_superposition(LATTICE, FRAC, NUMBERS, SHAPE)
+    assert np.abs(ours - ref).sum() / np.abs(ref).sum() < 5e-3
+    other = paw_superposition(LATTICE, FRAC, np.array([47, 79]), SHAPE) * (22 / 28)  # Ag instead of Cu
+    assert np.abs(other - ref).sum() / np.abs(ref).sum() > 0.05
