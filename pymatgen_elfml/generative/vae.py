@@ -1,0 +1,165 @@
+"""The second paper's variational autoencoder of aligned AU densities, built from MONAI's 3D Swin Transformer blocks.
+
+MONAI's ``BasicLayer`` (shifted-window 3D self-attention, the blocks of SwinUNETR) is used instead of writing
+window attention by hand: it is a maintained, tested implementation of exactly the paper's building block;
+MONAI (with einops) is the optional extra ``generative``. Layout, for an envelope padded to a multiple of 8:
+
+    encoder: Conv3d patch embedding (4^3 patches) -> Swin stage (dim C) -> patch merging -> Swin stage (2C)
+             -> 1x1 conv to mean and log-variance of a latent of ``latent`` channels on an (E/8)^3 grid
+    decoder: 1x1 conv -> Swin stage (2C) -> transposed conv x2 -> Swin stage (C) -> transposed conv x4 -> crop
+
+The network sees the envelope's DCT coefficients standardised per coefficient (``coeff_mean``, ``coeff_std``:
+training-set statistics, stored with the weights) and returns coefficients in the original units.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+@dataclass(frozen=True)
+class VaeConfig:
+    """Architecture of one group's VAE.
+
+    Attributes:
+        envelope: the group's DCT envelope (n0, n1, n2).
+        dim: channels C of the first Swin stage (the second has 2C).
+        depth: Swin blocks per stage.
+        heads: attention heads of the first stage (the second has twice as many).
+        window: attention window edge in tokens.
+        latent: latent channels per latent grid point.
+    """
+
+    envelope: tuple[int, int, int]
+    dim: int = 32
+    depth: int = 2
+    heads: int = 2
+    window: int = 4
+    latent: int = 8
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "envelope": list(self.envelope)}
+
+    @property
+    def padded(self) -> tuple[int, int, int]:
+        return tuple(-(-e // 8) * 8 for e in self.envelope)
+
+
+def _swin_stage(dim: int, depth: int, heads: int, window: int) -> nn.Module:
+    try:
+        from monai.networks.nets.swin_unetr import BasicLayer
+    except ImportError as exc:  # MONAI and einops are the optional extra "generative"
+        raise ImportError("the density VAE needs MONAI: pip install 'pymatgen-elfml[generative]'") from exc
+    return BasicLayer(dim=dim, depth=depth, num_heads=heads, window_size=(window,) * 3, drop_path=[0.0] * depth,
+                      qkv_bias=True, downsample=None)
+
+
+class SwinVae(nn.Module):
+    """Encoder q(z | c) and decoder p(c | z) of envelope-shaped DCT coefficients c, (B, n0, n1, n2)."""
+
+    def __init__(self, config: VaeConfig):
+        super().__init__()
+        from monai.networks.nets.swin_unetr import PatchMergingV2
+
+        self.config = config
+        c = config.dim
+        self.embed = nn.Conv3d(1, c, kernel_size=4, stride=4)
+        self.enc1 = _swin_stage(c, config.depth, config.heads, config.window)
+        self.merge = PatchMergingV2(dim=c, spatial_dims=3)
+        self.enc2 = _swin_stage(2 * c, config.depth, 2 * config.heads, config.window)
+        self.to_latent = nn.Conv3d(2 * c, 2 * config.latent, kernel_size=1)
+        self.from_latent = nn.Conv3d(config.latent, 2 * c, kernel_size=1)
+        self.dec2 = _swin_stage(2 * c, config.depth, 2 * config.heads, config.window)
+        self.up2 = nn.ConvTranspose3d(2 * c, c, kernel_size=2, stride=2)
+        self.dec1 = _swin_stage(c, config.depth, config.heads, config.window)
+        self.up1 = nn.ConvTranspose3d(c, 1, kernel_size=4, stride=4)
+        self.register_buffer("coeff_mean", torch.zeros(config.envelope))
+        self.register_buffer("coeff_std", torch.ones(config.envelope))
+
+    def set_stats(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Per-coefficient standardisation from training coefficients (std floored at 1e-6)."""
+        self.coeff_mean.copy_(mean)
+        self.coeff_std.copy_(std.clamp_min(1e-6))
+
+    def _pad(self, x: torch.Tensor) -> torch.Tensor:
+        pads = [p - e for p, e in zip(self.config.padded, self.config.envelope)]
+        return nn.functional.pad(x, (0, pads[2], 0, pads[1], 0, pads[0]))
+
+    def encode(self, coeffs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mean, log-variance) of q(z | coeffs), each (B, latent, n0/8, n1/8, n2/8) of the padded envelope."""
+        x = self._pad((coeffs - self.coeff_mean) / self.coeff_std)[:, None]
+        h = self.enc1(self.embed(x))
+        h = self.merge(h.permute(0, 2, 3, 4, 1)).permute(0, 4, 1, 2, 3)
+        mu, logvar = self.to_latent(self.enc2(h)).chunk(2, dim=1)
+        return mu, logvar.clamp(-12.0, 8.0)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """(B, n0, n1, n2) envelope coefficients (original units) from latents z."""
+        h = self.up2(self.dec2(self.from_latent(z)))
+        x = self.up1(self.dec1(h))[:, 0]
+        e = self.config.envelope
+        return x[:, : e[0], : e[1], : e[2]] * self.coeff_std + self.coeff_mean
+
+    def forward(self, coeffs: torch.Tensor, sample: bool = True) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(reconstruction, mean, log-variance); ``sample`` draws z by the reparameterisation, else z = mean."""
+        mu, logvar = self.encode(coeffs)
+        z = mu + torch.randn_like(mu) * (0.5 * logvar).exp() if sample else mu
+        return self.decode(z), mu, logvar
+
+    def latent_shape(self) -> tuple[int, int, int, int]:
+        return (self.config.latent, *(p // 8 for p in self.config.padded))
+
+
+WEIGHTS_FILE, CONFIG_FILE = "weights.pt", "config.json"
+
+
+def save_vae(net: SwinVae, path, info: dict) -> None:
+    """Write ``weights.pt`` and ``config.json`` (architecture, ``info``: space group, witness cell, data,
+    metrics; sha256 of the weights) into folder ``path``, each atomically."""
+    import hashlib
+    import io as _io
+    import json
+    from pathlib import Path
+
+    from pymatgen_elfml.io import atomic_path, write_text_atomic
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    buffer = _io.BytesIO()
+    torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buffer)
+    with atomic_path(path / WEIGHTS_FILE) as tmp:
+        tmp.write_bytes(buffer.getvalue())
+    config = {"model_class": "SwinVae", "vae": net.config.to_dict(), **info,
+              "weights_sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
+    write_text_atomic(path / CONFIG_FILE, json.dumps(config, indent=1))
+
+
+def load_vae(path) -> tuple[SwinVae, dict]:
+    """(network in eval mode, config dict) of a folder written by ``save_vae``.
+
+    Raises:
+        pretrained.ModelFileError: missing files, another model class, or weights that fail their checksum.
+    """
+    import hashlib
+    import json
+    from pathlib import Path
+
+    from pymatgen_elfml.pretrained import ModelFileError
+
+    path = Path(path)
+    try:
+        config = json.loads((path / CONFIG_FILE).read_text())
+        payload = (path / WEIGHTS_FILE).read_bytes()
+    except (OSError, ValueError) as exc:
+        raise ModelFileError(f"{path} is not a readable VAE folder: {exc}") from exc
+    if config.get("model_class") != "SwinVae":
+        raise ModelFileError(f"{path / CONFIG_FILE} is not a density VAE (model_class {config.get('model_class')!r})")
+    if hashlib.sha256(payload).hexdigest() != config.get("weights_sha256"):
+        raise ModelFileError(f"{path / WEIGHTS_FILE} is corrupted: its sha256 does not match {CONFIG_FILE}")
+    vae = config["vae"]
+    net = SwinVae(VaeConfig(**{**vae, "envelope": tuple(vae["envelope"])}))
+    net.load_state_dict(torch.load(path / WEIGHTS_FILE, map_location="cpu", weights_only=True))
+    return net.eval(), config
