@@ -23,7 +23,7 @@ import torch
 from tqdm import tqdm
 
 from pymatgen_elfml.generative.data import AuField, build_fields
-from pymatgen_elfml.generative.vae import SwinVae, VaeConfig
+from pymatgen_elfml.generative.vae import SwinVae, VaeConfig, build_vae, dct3
 from pymatgen_elfml.io import atomic_path, write_text_atomic
 
 CHECKPOINT = "checkpoint.pt"
@@ -45,7 +45,7 @@ class VaeTrainConfig:
         sad_epochs, epochs: epochs of pre-training and of fine-tuning.
         batch_size, lr: Adam (betas 0.8, 0.999 as the paper) with cosine decay within each stage.
         kl_real, mse_coeff, kl_latent: lambda1, lambda2, lambda3.
-        dim, depth, heads, window, latent: ``VaeConfig``.
+        dim, depth, heads, window, latent, arch: ``VaeConfig`` ("swin": the paper's; "linear": PCA-initialised).
     """
 
     data: str
@@ -65,6 +65,7 @@ class VaeTrainConfig:
     heads: int = 2
     window: int = 4
     latent: int = 8
+    arch: str = "swin"
     seed: int = 0
     device: str = "cpu"
     max_minutes: float = 0.0
@@ -80,18 +81,9 @@ class VaeTrainConfig:
         write_text_atomic(path, json.dumps(asdict(self), indent=1))
 
 
-def dct_matrix(n: int) -> torch.Tensor:
-    """(n, n) orthonormal DCT-II matrix C (scipy's ``dct(norm="ortho")`` is C @ x; its inverse is C.T @ y)."""
-    k, i = np.arange(n)[:, None], np.arange(n)[None, :]
-    c = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * np.sqrt(2.0 / n)
-    c[0] /= np.sqrt(2.0)
-    return torch.tensor(c, dtype=torch.float32)
-
-
 def inverse_dct(envelope: tuple[int, int, int], device) -> callable:
     """The 3D inverse orthonormal DCT-II of (B, *envelope) tensors (torch, differentiable)."""
-    c0, c1, c2 = (dct_matrix(n).to(device) for n in envelope)
-    return lambda y: torch.einsum("zijk,ia,jb,kc->zabc", y, c0, c1, c2)
+    return lambda y: dct3(y, inverse=True)
 
 
 def field_batches(fields: list[AuField], batch_size: int, device, order: np.ndarray | None = None):
@@ -131,7 +123,13 @@ def vae_loss(net: SwinVae, batch: dict, config: VaeTrainConfig, idct) -> tuple[t
 @torch.no_grad()
 def reconstruction_metrics(net: SwinVae, batch: dict, idct) -> list[dict]:
     """Per field: PSNR (dB), NMAE and relative electron-count error of z = mean reconstructions."""
-    recon = net(batch["coeffs"], sample=False)[0]
+    return field_metrics(net(batch["coeffs"], sample=False)[0], batch, idct)
+
+
+@torch.no_grad()
+def field_metrics(recon: torch.Tensor, batch: dict, idct) -> list[dict]:
+    """Per field: PSNR (dB), NMAE and relative electron-count error of reconstructed coefficients ``recon``
+    (B, envelope) against the batch's, on the full grid after renormalising to the exact count."""
     x_ref, w = full_grid_terms(batch["coeffs"], batch["stab"], batch["n_ops"], idct)
     x_hat, _ = full_grid_terms(recon, batch["stab"], batch["n_ops"], idct)
     dims = (1, 2, 3)
@@ -152,16 +150,20 @@ def evaluate(net: SwinVae, fields: list, config: VaeTrainConfig, idct, device) -
 
 
 def _fields(config: VaeTrainConfig, out: Path) -> tuple[dict, tuple[int, int, int], dict]:
-    """The aligned fields, built once per run folder (fields.pt) and reloaded on resume."""
+    """The aligned fields, built once per run folder (fields.pkl, keyed by the settings that define them) and
+    reloaded on resume."""
     import pickle
 
+    key = [str(config.data), config.spacegroup, config.n_sad, config.max_grid, config.seed]
     cache = out / "fields.pkl"
     if cache.is_file():
         with open(cache, "rb") as handle:
-            return pickle.load(handle)
+            saved_key, built = pickle.load(handle)
+        if saved_key == key:
+            return built
     built = build_fields(config.data, config.spacegroup, config.n_sad, config.max_grid, config.seed)
     with atomic_path(cache) as tmp, open(tmp, "wb") as handle:
-        pickle.dump(built, handle)
+        pickle.dump((key, built), handle)
     return built
 
 
@@ -200,6 +202,46 @@ def _train_epoch(net, optim, fields, config, idct, device, rng, desc) -> dict:
     return {k: v / max(steps, 1) for k, v in sums.items()}
 
 
+def _log(out: Path, row: dict) -> None:
+    with open(out / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+    val = row["val"]
+    loss = f"loss {row['train']['loss']:.4g} " if "train" in row else f"closed form ({row.get('basis')}) "
+    print(f"{row['stage']} epoch {row['epoch'] + 1}: {loss}val PSNR {val.get('psnr', float('nan')):.2f} dB NMAE {val.get('nmae', float('nan')):.4f}", flush=True)
+
+
+def _fit_linear(config: VaeTrainConfig, fields: dict, env, out: Path, info: dict) -> None:
+    """Closed-form linear VAE (probabilistic PCA, the maximum-likelihood linear-Gaussian VAE): stage "sad" takes
+    its components from the generated densities, stage "reference" from the reference training densities, alone
+    or with the generated ones, whichever scores the higher validation PSNR (both recorded). Gradient epochs do
+    not apply: on Pm-3m, Adam at lr 1e-5 moved the PCA solution from 64 dB down to 43-51 dB within a few epochs."""
+    from pymatgen_elfml.generative.vae import save_vae
+
+    idct = inverse_dct(env, "cpu")
+    options = {"sad": {"sad": fields["sad"]},
+               "reference": {"reference": fields["train"], "reference+sad": fields["train"] + fields["sad"]}}
+    for stage, bases in options.items():
+        scored = {}
+        for basis, src in bases.items():
+            if len(src) >= 2:
+                net = build_vae(VaeConfig(env, latent=config.latent, arch="linear"))
+                net.set_stats(torch.from_numpy(np.stack([f.coeffs for f in src])),
+                              torch.from_numpy(np.any([f.stab > 0 for f in src], axis=0)))
+                scored[basis] = (evaluate(net, fields["val"], config, idct, "cpu"), net)
+        if not scored:
+            continue
+        basis = max(scored, key=lambda b: scored[b][0]["psnr"])
+        val, net = scored[basis]
+        _log(out, {"stage": stage, "epoch": 0, "basis": basis, "val": val, "alternatives": {b: v for b, (v, _) in scored.items()}})
+        save_vae(net, out / ("model_sad" if stage == "sad" else "model"), {**info, "stage": stage, "basis": basis, "val": val})
+
+
+def _run_info(config: VaeTrainConfig, fields: dict, skipped: dict) -> dict:
+    return {"spacegroup": config.spacegroup, "witness": _witness(config), "data": config.data, "skipped": skipped,
+            "max_grid": config.max_grid, "mean_scale": float(np.mean([f.scale for f in fields["train"]])),
+            "n_fields": {k: len(v) for k, v in fields.items()}}
+
+
 def run(config: VaeTrainConfig) -> Path:
     """Train (or resume) one group's VAE; returns the folder of the fine-tuned model."""
     from pymatgen_elfml.train.loop import _check_run_folder, _start_run_folder
@@ -208,20 +250,30 @@ def run(config: VaeTrainConfig) -> Path:
     if _check_run_folder(config, out):
         _start_run_folder(config, out)
     fields, env, skipped = _fields(config, out)
+    info = _run_info(config, fields, skipped)
+    if config.arch == "linear":
+        if not (config.resume and (out / "model" / "config.json").is_file()):
+            _fit_linear(config, fields, env, out, info)
+        return out / "model"
     torch.manual_seed(config.seed)
-    net = SwinVae(VaeConfig(env, config.dim, config.depth, config.heads, config.window, config.latent)).to(device)
-    stack = torch.from_numpy(np.stack([f.coeffs for f in fields["sad"] + fields["train"]]))
-    net.set_stats(stack.mean(0).to(device), stack.std(0).to(device))
+    net = build_vae(VaeConfig(env, config.dim, config.depth, config.heads, config.window, config.latent, config.arch))
+    net.set_stats(torch.from_numpy(np.stack([f.coeffs for f in fields["sad"] + fields["train"]])))
+    net = net.to(device)
     optim = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.8, 0.999))
-    schedule, start, best, started = _stage_epochs(config), 0, {s: -math.inf for s in STAGES}, time.time()
-    ckpt = out / CHECKPOINT
+    start, best, ckpt = 0, {s: -math.inf for s in STAGES}, out / CHECKPOINT
     if config.resume and ckpt.is_file():
         state = torch.load(ckpt, map_location=device, weights_only=False)
         net.load_state_dict(state["net"]), optim.load_state_dict(state["optim"])
         start, best = state["next"], state["best"]
-    idct, info = inverse_dct(env, device), {"spacegroup": config.spacegroup, "witness": _witness(config),
-                                            "data": config.data, "skipped": skipped,
-                                            "mean_scale": float(np.mean([f.scale for f in fields["train"]]))}
+    _train_stages(config, net, optim, fields, env, out, info, start, best, device)
+    return out / "model"
+
+
+def _train_stages(config, net, optim, fields, env, out, info, start, best, device) -> None:
+    """The gradient epochs of both stages from schedule index ``start``; checkpoint after each, best per stage saved."""
+    from pymatgen_elfml.generative.vae import save_vae
+
+    schedule, idct, started = _stage_epochs(config), inverse_dct(env, device), time.time()
     for index in range(start, len(schedule)):
         stage, epoch = schedule[index]
         n_stage = config.sad_epochs if stage == "sad" else config.epochs
@@ -231,23 +283,16 @@ def run(config: VaeTrainConfig) -> Path:
         train_fields = fields["sad"] if stage == "sad" else fields["train"]
         terms = _train_epoch(net, optim, train_fields, config, idct, device, rng, f"{stage} {epoch + 1}/{n_stage}")
         val = evaluate(net, fields["val"], config, idct, device)
-        row = {"stage": stage, "epoch": epoch, "train": terms, "val": val, "elapsed_s": time.time() - started}
-        with open(out / "metrics.jsonl", "a") as fh:
-            fh.write(json.dumps(row) + "\n")
-        print(f"{stage} epoch {epoch + 1}: loss {terms.get('loss', float('nan')):.4g} val PSNR {val.get('psnr', float('nan')):.2f} dB "
-              f"NMAE {val.get('nmae', float('nan')):.4f}", flush=True)
+        _log(out, {"stage": stage, "epoch": epoch, "train": terms, "val": val, "elapsed_s": time.time() - started})
         if val["psnr"] > best[stage]:
             best[stage] = val["psnr"]
-            from pymatgen_elfml.generative.vae import save_vae
-
             save_vae(net.cpu(), out / ("model_sad" if stage == "sad" else "model"), {**info, "stage": stage, "epoch": epoch, "val": val})
             net.to(device)
-        with atomic_path(ckpt) as tmp:
+        with atomic_path(out / CHECKPOINT) as tmp:
             torch.save({"net": net.state_dict(), "optim": optim.state_dict(), "next": index + 1, "best": best}, tmp)
         if config.max_minutes and time.time() - started > 60 * config.max_minutes:
             print(f"stopped after {config.max_minutes} minutes; continue with --resume", flush=True)
             break
-    return out / "model"
 
 
 def main(argv: list[str] | None = None) -> int:
