@@ -12,12 +12,10 @@ MONAI (with einops) is the optional extra ``generative``. Layout, for an envelop
 The network sees the envelope's DCT coefficients standardised per coefficient (``coeff_mean``, ``coeff_std``:
 training-set statistics, stored with the weights) and returns coefficients in the original units.
 
-``arch="linear"``: encoder and decoder are single linear maps between the flattened standardised coefficients and
-a ``latent``-dimensional z, initialised from the principal components of the training coefficients (decoder
-W = V_k diag(s_k), encoder its pseudo-inverse: at initialisation exactly PCA, with z ~ N(0, 1) over the training
-set) and then trained with the same loss. Measured on Pm-3m (data/v2, 138 training densities): a PCA with 64
-components reconstructs the validation densities at 82 dB, the Swin VAE at 23 dB after 13 epochs on 2 CPU cores
-(``benchmarks/vae.py`` has the held-out numbers of the shipped models).
+``arch="linear"`` (``LinearVae``): probabilistic PCA of the real-space AU blocks, fitted in closed form
+(``generative.train``): z = principal coordinates over their training standard deviations. Measured on Pm-3m
+(data/v2, 138 training densities): it reconstructs the validation densities at 80 dB, the Swin VAE at 27 dB after
+100 epochs on 2 CPU cores (``models/density-vae-v1/MODEL_CARD.md``, ``benchmarks/vae.py``).
 """
 
 from __future__ import annotations
