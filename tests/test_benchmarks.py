@@ -38,7 +38,8 @@ def test_training_study_settings_read_flat_and_nested_configs():
     assert training_study.settings(nested) == text
 
 
-@pytest.mark.parametrize("name", ["patch_seams", "learning_curve", "reference_convergence", "speed", "scaling", "screening"])
+@pytest.mark.parametrize("name", ["patch_seams", "learning_curve", "reference_convergence", "speed", "scaling", "screening",
+                                  "density", "vae"])
 def test_benchmark_scripts_import(name):
     __import__(name)
 
@@ -61,3 +62,16 @@ def test_scaling_benchmark_cells_and_power_law():
     rows = [{"n_atoms": n, "t": 2.0 * n**1.5} for n in (2, 4, 8, 16)]
     a, b = scaling.fit_power_law(rows, "t")
     assert a == pytest.approx(2.0) and b == pytest.approx(1.5)
+
+
+def test_vae_benchmark_rows_for_the_shipped_pm3m_vae():
+    """benchmarks/vae.py on the shipped Pm-3m VAE: every held-out test cell scored, the VAE far above the group mean."""
+    pytest.importorskip("monai")
+    from vae import group_rows
+
+    from pymatgen_elfml.generative.api import vae_folder
+
+    rows = group_rows(221, vae_folder(221), REPO / "data" / "v2", "test", None)
+    assert set(rows) == {"VAE (fine-tuned)", "group mean (no learning)"}
+    vae, mean = rows["VAE (fine-tuned)"], rows["group mean (no learning)"]
+    assert vae["n"] == mean["n"] >= 30 and vae["psnr"] > mean["psnr"] + 30 and vae["nmae"] < 0.01
