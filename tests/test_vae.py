@@ -142,3 +142,25 @@ def test_shipped_vae_meets_the_issue_targets_on_test_cells(group):
         out = io.density_from_chgcar(DensityGenerator.reconstruct(io.to_chgcar(rec.structure, ref)))
         psnr = 10 * np.log10(ref.max() ** 2 / ((out - ref) ** 2).mean())
         assert psnr >= 45 and np.abs(out - ref).sum() / ref.sum() <= 0.01, (rid, psnr)
+
+
+@pytest.mark.skipif(not SHIPPED.is_dir(), reason="no shipped VAE")
+def test_shipped_linear_vae_samples_and_refuses_another_setting():
+    """Samples of the shipped (linear) Fm-3m VAE: exactly symmetric, non-negative, the requested count, seeded;
+    a conventional fcc cell (another setting than the VAE's primitive one) is refused instead of decoded wrongly."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    conventional = Structure(Lattice.cubic(3.6), ["Cu"] * 4, [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    with pytest.raises(ValueError, match="another setting"):
+        DensityGenerator.reconstruct(conventional)
+    primitive = SpacegroupAnalyzer(conventional).get_primitive_standard_structure()
+    first, second = DensityGenerator.sample(225, primitive.lattice, n=2, seed=7, n_electrons=11.0)
+    again = DensityGenerator.sample(225, primitive.lattice, n=1, seed=7, n_electrons=11.0)[0]  # seeded (float32 batch)
+    np.testing.assert_allclose(io.density_from_chgcar(again), io.density_from_chgcar(first), rtol=1e-5)
+    for chg in (first, second):
+        rho = io.density_from_chgcar(chg)
+        assert rho.min() >= 0 and rho.mean() * primitive.volume == pytest.approx(11.0, rel=1e-9)
+        ops = symmetry.commensurate_ops(rho.shape, symmetry.seitz_ops(io.validate(chg.structure)))
+        np.testing.assert_allclose(symmetry.symmetrize(rho, ops), rho, atol=1e-9 * rho.max())
+    with pytest.raises(ValueError, match="n_electrons must be positive"):
+        DensityGenerator.sample(225, primitive.lattice, n_electrons=0)

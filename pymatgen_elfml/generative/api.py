@@ -47,6 +47,18 @@ def _load(spacegroup: int, name_or_path):
     return net, config
 
 
+def _checked_setting(ops, config: dict, what: str) -> None:
+    """The cell's operators must be in the setting of the VAE's witness cell (its training cells' usual setting)."""
+    from pymatgen_elfml.generative.train import rotation_key
+
+    w = config["witness"]
+    witness = io.Cell(np.asarray(w["lattice"], float), np.asarray(w["frac"], float), np.asarray(w["numbers"], int))
+    if rotation_key(ops.rotations) != rotation_key(cell_grid(witness)[1].rotations):
+        raise ValueError(f"{what}: the cell is in another setting of space group {config['spacegroup']} than the VAE's "
+                         "(e.g. a conventional instead of a primitive cell): use pymatgen's "
+                         "SpacegroupAnalyzer(structure).get_primitive_standard_structure()")
+
+
 def _checked_box(shape, ops, envelope, what: str) -> None:
     box = au_box(shape, ops)
     if any(b > e for b, e in zip(box, envelope)):
@@ -82,6 +94,7 @@ def reconstruct_density(rho: np.ndarray, cell: io.Cell, name_or_path=None) -> tu
                          f"(spacing <= 0.1 A, multiples of 8, commensurate with the space group)")
     group = _group(cell)
     net, config = _load(group, name_or_path)
+    _checked_setting(ops, config, "reconstruct")
     _checked_box(shape, ops, net.config.envelope, "reconstruct")
     rho = symmetry.symmetrize(np.asarray(rho, float), ops)
     n_electrons = float(rho.mean() * abs(np.linalg.det(cell.lattice)))
@@ -113,6 +126,8 @@ def sample_densities(spacegroup: int, lattice: np.ndarray, n: int = 1, seed: int
 
     if n < 1:
         raise ValueError(f"n must be at least 1, got {n}")
+    if n_electrons is not None and not n_electrons > 0:
+        raise ValueError(f"n_electrons must be positive, got {n_electrons}")
     net, config = _load(spacegroup, name_or_path)
     lattice = np.asarray(lattice, float).reshape(3, 3)
     witness = config["witness"]
@@ -121,9 +136,10 @@ def sample_densities(spacegroup: int, lattice: np.ndarray, n: int = 1, seed: int
         raise ValueError(f"this lattice is incompatible with space group {spacegroup} in the VAE's setting (the "
                          f"witness cell on it has group {_group(cell)}); the VAE's lattice is {np.round(witness['lattice'], 3).tolist()}")
     shape, ops = cell_grid(cell)
+    _checked_setting(ops, config, "sample")
     _checked_box(shape, ops, net.config.envelope, "sample")
     volume = abs(np.linalg.det(lattice))
-    target = float(n_electrons) if n_electrons is not None else float(config.get("mean_scale", 1.0)) * volume
+    target = float(n_electrons) if n_electrons is not None else float(config["mean_scale"]) * volume
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
     z = torch.randn((n, *net.latent_shape()), generator=generator)
     fields = _decode_batch(net, z, [(shape, ops, target / volume)] * n)

@@ -126,7 +126,8 @@ def random_cells(spacegroup: int, n: int, seed: int, max_atoms: int = 8) -> Iter
         counts = [int(rng.choice([1, 2, 3, 4, 6, 8, 12])) for _ in species]
         crystal = pyxtal()
         try:
-            crystal.from_random(3, spacegroup, [chemical_symbols[z] for z in species], counts, factor=1.0)
+            crystal.from_random(3, spacegroup, [chemical_symbols[z] for z in species], counts, factor=1.0,
+                                random_state=int(rng.integers(2**31 - 1)))
         except Exception:  # pyxtal raises many kinds for incompatible Wyckoff counts: try others
             continue
         if not crystal.valid:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,14 +39,15 @@ class VaeTrainConfig:
     Attributes:
         data: reference dataset folder (manifest.jsonl, splits.json, records/).
         spacegroup: the group (one VAE per group).
-        out: run folder: config.json, fields.pt (the aligned data), metrics.jsonl, checkpoint.pt,
+        out: run folder: config.json, fields.pkl (the aligned data), metrics.jsonl, checkpoint.pt,
             model_sad/ (best after pre-training), model/ (best after fine-tuning, on validation PSNR).
         n_sad: generated pre-training densities (random cells of the group, ``generative.data.random_cells``).
         max_grid: fields on larger grids are left out of the envelope and the data (counted in metrics).
         sad_epochs, epochs: epochs of pre-training and of fine-tuning.
         batch_size, lr: Adam (betas 0.8, 0.999 as the paper) with cosine decay within each stage.
         kl_real, mse_coeff, kl_latent: lambda1, lambda2, lambda3.
-        dim, depth, heads, window, latent, arch: ``VaeConfig`` ("swin": the paper's; "linear": PCA-initialised).
+        dim, depth, heads, window, latent, arch: ``VaeConfig`` ("swin": the paper's, gradient-trained; "linear":
+            probabilistic PCA fitted in closed form, for which the epoch and learning-rate settings do not apply).
     """
 
     data: str
@@ -150,11 +152,15 @@ def evaluate(net: SwinVae, fields: list, config: VaeTrainConfig, idct, device) -
 
 
 def _fields(config: VaeTrainConfig, out: Path) -> tuple[dict, tuple[int, int, int], dict]:
-    """The aligned fields, built once per run folder (fields.pkl, keyed by the settings that define them) and
-    reloaded on resume."""
+    """The aligned fields, built once per run folder (fields.pkl, keyed by the settings that define them and the
+    manifest's sha256) and reloaded on resume."""
     import pickle
 
-    key = [str(config.data), config.spacegroup, config.n_sad, config.max_grid, config.seed]
+    import hashlib
+
+    manifest = Path(config.data) / "manifest.jsonl"
+    digest = hashlib.sha256(manifest.read_bytes()).hexdigest() if manifest.is_file() else ""
+    key = [str(config.data), digest, config.spacegroup, config.n_sad, config.max_grid, config.seed]
     cache = out / "fields.pkl"
     if cache.is_file():
         with open(cache, "rb") as handle:
@@ -167,17 +173,27 @@ def _fields(config: VaeTrainConfig, out: Path) -> tuple[dict, tuple[int, int, in
     return built
 
 
-def _witness(config: VaeTrainConfig) -> dict:
-    """One training cell of the group (lattice rows in A, fractional coordinates, atomic numbers): the
-    setting ``DensityGenerator.sample`` places the group's operators in."""
-    from pymatgen_elfml import io
-    from pymatgen_elfml.generative.data import reference_cells
+def rotation_key(rotations: np.ndarray) -> tuple:
+    """A cell setting's fingerprint: its sorted integer rotation matrices (fractional basis)."""
+    return tuple(sorted(tuple(int(v) for v in r.ravel()) for r in np.asarray(rotations)))
 
-    for row, rec, split in reference_cells(config.data, config.spacegroup):
-        if split == "train" and max(row["grid"]) <= config.max_grid:
-            cell = io.validate(rec.structure)
-            return {"lattice": cell.lattice.tolist(), "frac": cell.frac.tolist(), "numbers": cell.numbers.tolist()}
-    raise ValueError(f"no training cell of space group {config.spacegroup}")
+
+def _witness(config: VaeTrainConfig) -> dict:
+    """A training cell of the group in its most common setting (lattice rows in A, fractional coordinates, atomic
+    numbers): ``reconstruct`` and ``sample`` accept cells whose operators are in this setting."""
+    from collections import Counter
+
+    from pymatgen_elfml import io
+    from pymatgen_elfml.generative.data import cell_grid, reference_cells
+
+    cells = [io.validate(rec.structure) for row, rec, split in reference_cells(config.data, config.spacegroup)
+             if split == "train" and max(row["grid"]) <= config.max_grid]
+    if not cells:
+        raise ValueError(f"no training cell of space group {config.spacegroup} on grids <= {config.max_grid}")
+    keys = [rotation_key(cell_grid(c)[1].rotations) for c in cells]
+    common = Counter(keys).most_common(1)[0][0]
+    cell = cells[keys.index(common)]
+    return {"lattice": cell.lattice.tolist(), "frac": cell.frac.tolist(), "numbers": cell.numbers.tolist()}
 
 
 def _stage_epochs(config: VaeTrainConfig) -> list[tuple[str, int]]:
@@ -249,7 +265,12 @@ def run(config: VaeTrainConfig) -> Path:
     out, device = Path(config.out), torch.device(config.device)
     if _check_run_folder(config, out):
         _start_run_folder(config, out)
+        (out / "fields.pkl").unlink(missing_ok=True)
+        shutil.rmtree(out / "model_sad", ignore_errors=True)
     fields, env, skipped = _fields(config, out)
+    if not fields["val"] or not fields["train"]:
+        raise ValueError(f"space group {config.spacegroup}: {len(fields['train'])} training and {len(fields['val'])} "
+                         f"validation reference densities on grids <= {config.max_grid}; both are needed")
     info = _run_info(config, fields, skipped)
     if config.arch == "linear":
         if not (config.resume and (out / "model" / "config.json").is_file()):
@@ -262,7 +283,7 @@ def run(config: VaeTrainConfig) -> Path:
     optim = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.8, 0.999))
     start, best, ckpt = 0, {s: -math.inf for s in STAGES}, out / CHECKPOINT
     if config.resume and ckpt.is_file():
-        state = torch.load(ckpt, map_location=device, weights_only=False)
+        state = torch.load(ckpt, map_location=device, weights_only=True)
         net.load_state_dict(state["net"]), optim.load_state_dict(state["optim"])
         start, best = state["next"], state["best"]
     _train_stages(config, net, optim, fields, env, out, info, start, best, device)

@@ -166,7 +166,7 @@ class LinearVae(nn.Module):
         x = real[:, self.mask].double()
         mean = x.mean(0)
         _, sing, vt = torch.linalg.svd(x - mean, full_matrices=False)
-        k = min(self.config.latent, len(sing))
+        k = min(self.config.latent, len(x) - 1)  # n fields span at most n - 1 directions about their mean
         scale = torch.ones(self.config.latent, dtype=torch.float64)
         scale[:k] = sing[:k] / max(len(x) - 1, 1) ** 0.5
         basis = torch.zeros(x.shape[1], self.config.latent, dtype=torch.float64)
