@@ -216,7 +216,7 @@ def save_vae(net: nn.Module, path, info: dict) -> None:
     torch.save({k: v.detach().cpu() for k, v in net.state_dict().items()}, buffer)
     with atomic_path(path / WEIGHTS_FILE) as tmp:
         tmp.write_bytes(buffer.getvalue())
-    config = {"model_class": "SwinVae", "vae": net.config.to_dict(), **info,
+    config = {"model_class": "DensityVae", "vae": net.config.to_dict(), **info,
               "weights_sha256": hashlib.sha256(buffer.getvalue()).hexdigest()}
     write_text_atomic(path / CONFIG_FILE, json.dumps(config, indent=1))
 
@@ -239,7 +239,7 @@ def load_vae(path) -> tuple[nn.Module, dict]:
         payload = (path / WEIGHTS_FILE).read_bytes()
     except (OSError, ValueError) as exc:
         raise ModelFileError(f"{path} is not a readable VAE folder: {exc}") from exc
-    if config.get("model_class") != "SwinVae":
+    if config.get("model_class") != "DensityVae":  # arch ("swin" / "linear") is in config["vae"]
         raise ModelFileError(f"{path / CONFIG_FILE} is not a density VAE (model_class {config.get('model_class')!r})")
     if hashlib.sha256(payload).hexdigest() != config.get("weights_sha256"):
         raise ModelFileError(f"{path / WEIGHTS_FILE} is corrupted: its sha256 does not match {CONFIG_FILE}")
