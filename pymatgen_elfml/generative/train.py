@@ -26,6 +26,7 @@ from tqdm import tqdm
 from pymatgen_elfml.generative.data import AuField, build_fields
 from pymatgen_elfml.generative.vae import SwinVae, VaeConfig, build_vae, dct3
 from pymatgen_elfml.io import atomic_path, write_text_atomic
+from pymatgen_elfml.train.config import RESUME_MAY_CHANGE
 
 CHECKPOINT = "checkpoint.pt"
 STAGES = ("sad", "reference")
@@ -74,10 +75,9 @@ class VaeTrainConfig:
     resume: bool = False
     overwrite: bool = False
 
-    MAY_CHANGE = ("resume", "overwrite", "device", "max_minutes", "out", "data")
-
     def differences(self, saved: dict) -> dict:
-        return {k: (saved.get(k), v) for k, v in asdict(self).items() if k not in self.MAY_CHANGE and saved.get(k) != v}
+        """Settings that differ from a saved run's, except those a resume may change (``RESUME_MAY_CHANGE``)."""
+        return {k: (saved.get(k), v) for k, v in asdict(self).items() if k not in RESUME_MAY_CHANGE and saved.get(k) != v}
 
     def save(self, path: Path) -> None:
         write_text_atomic(path, json.dumps(asdict(self), indent=1))
