@@ -89,6 +89,17 @@ def test_priority_order_interleaves_with_family_weights():
     assert FAMILY_WEIGHTS["template"] == 3
 
 
+def test_priority_order_puts_new_chemical_systems_first():
+    def cand(name, key, a):
+        return SimpleNamespace(id=name, family="elemental", split_key=key,
+                               structure=Structure(Lattice.cubic(a), ["Al"], [[0, 0, 0]]))
+
+    cands = [cand("al-small", "Al", 3.0), cand("al-big", "Al", 3.5), cand("cu-big", "Cu", 4.0), cand("cu-huge", "Cu", 5.0)]
+    assert [c.id for c in priority_order(cands)] == ["al-small", "cu-big", "al-big", "cu-huge"]
+    # Al is already computed: Cu's cheapest structure comes before every Al volume
+    assert [c.id for c in priority_order(cands, covered={"Al"})] == ["cu-big", "al-small", "al-big", "cu-huge"]
+
+
 def test_extend_splits_keeps_assignments_and_puts_templates_in_test():
     old = [SimpleNamespace(id=f"e{i}", split_key=f"K{i}", family="elemental") for i in range(20)]
     existing = assign_splits(old)

@@ -33,20 +33,34 @@ from pymatgen_elfml.valence import SETUP_VALENCE
 FAMILY_WEIGHTS = {"template": 3, "elemental": 2}
 
 
-def priority_order(candidates, valence: dict[str, int] = SETUP_VALENCE) -> list:
+def priority_order(candidates, valence: dict[str, int] = SETUP_VALENCE, covered=()) -> list:
     """Interleave families (template, elemental, binary, ...) so that any finished prefix covers all.
 
-    Within a family candidates are sorted by estimated cost: the summed valence electrons of
-    the cell (unknown elements count 20), then the cell volume. Each round of the round robin
-    takes ``FAMILY_WEIGHTS`` structures of a family (3 templates, 2 elemental cells, 1 of the others).
+    Within a family, the cheapest structure of each chemical system (``split_key``) not in
+    ``covered`` comes first (new chemistry before more volumes of known systems: the learning
+    curve of issue 8), then the rest; each part sorted by estimated cost: the summed valence
+    electrons of the cell (unknown elements count 20), then the cell volume. Each round of the
+    round robin takes ``FAMILY_WEIGHTS`` structures of a family (3 templates, 2 elemental cells,
+    1 of the others).
+
+    Args:
+        candidates: objects with ``family``, ``structure`` and optionally ``split_key``.
+        covered: chemical systems already computed (e.g. the manifest's).
     """
     def cost(c):
         return (sum(valence.get(site.specie.symbol, 20) for site in c.structure), c.structure.volume)
 
+    first: set[int] = set()  # ids (object identity) of each new system's cheapest candidate
+    seen = set(covered)
+    for cand in sorted(candidates, key=cost):
+        key = getattr(cand, "split_key", None)
+        if key is not None and key not in seen:
+            seen.add(key)
+            first.add(id(cand))
     families: dict[str, list] = {}
     for cand in candidates:
         families.setdefault(cand.family, []).append(cand)
-    queues = [sorted(group, key=cost) for group in families.values()]
+    queues = [sorted(group, key=lambda c: (id(c) not in first, cost(c))) for group in families.values()]
     weights = [FAMILY_WEIGHTS.get(group[0].family, 1) for group in queues]
     out = []
     while any(queues):
@@ -95,7 +109,8 @@ def build(candidates, out: str | os.PathLike, settings: ReferenceSettings = Refe
             orphan.unlink()
     failed = set() if retry_failed else {row["id"] for row in read_jsonl(out / "failures.jsonl")}
     # interleave what is left (not the whole plan): families whose cheap members are done come up at once
-    todo = priority_order([c for c in candidates if c.id not in done and c.id not in failed])[:limit]
+    covered = {c.split_key for c in candidates if c.id in done}
+    todo = priority_order([c for c in candidates if c.id not in done and c.id not in failed], covered=covered)[:limit]
     counts = {"done": 0, "failed": 0, "skipped": len(candidates) - len(todo)}
     running: dict = {}
     bar = tqdm(total=len(todo), desc="reference", unit="structure", disable=not progress)

@@ -110,7 +110,7 @@ successful GPAW runs (+{fail_hours:.2f} core-hours failed), one core per structu
   A15, D0_3, Heusler, CaCu5, AlB2, B2/L1_0/L1_2 compounds that exist, V/V0 = 1.0/0.8/0.6), new elements in
   fcc/bcc/hcp, and `random-large` (pyxtal, 4-12 atoms, space groups 1-230, V/V0 = 1.0/0.8/0.6). V0 from
   nearest-neighbour distances = 2 x pymatgen's metallic radius (close packing for Laves/A15/...).
-  Computed in `priority_order` (families interleaved, cheapest first), so any prefix covers every family.
+  Computed in `priority_order` (families interleaved, each new chemical system's cheapest structure first, then cheapest first), so any prefix covers every family.
 - Metals out of reach (no PAW setup in gpaw-data 1.2.1): {unreachable}.
 - Calculations: `python -m pymatgen_elfml.reference build --structures data/v2/structures.json --out data/v2 --workers 2 --timeout 1800`.
   GPAW {gpaw}, plane-wave PAW, settings: `{settings}`

@@ -68,8 +68,10 @@ def reference_flow(candidates, out: str | os.PathLike, settings: ReferenceSettin
         ``Flow`` of one ``reference_job`` per structure and a final ``collect_job``.
     """
     out = Path(out)
-    skip = {r["id"] for r in read_jsonl(out / "manifest.jsonl")} | {r["id"] for r in read_jsonl(out / "failures.jsonl")}
-    todo = priority_order([c for c in candidates if c.id not in skip])[:limit]
+    done = {r["id"] for r in read_jsonl(out / "manifest.jsonl")}
+    skip = done | {r["id"] for r in read_jsonl(out / "failures.jsonl")}
+    covered = {c.split_key for c in candidates if c.id in done}
+    todo = priority_order([c for c in candidates if c.id not in skip], covered=covered)[:limit]
     jobs = []
     for cand in todo:
         j = reference_job(candidate_to_dict(cand), asdict(settings), str(out), compute)
