@@ -129,8 +129,8 @@ class DensityGenerator:
         from pymatgen_elfml.generative.data import cell_grid
         from pymatgen_elfml.sad.paw_atoms import paw_superposition
 
-        if isinstance(chgcar_or_structure, (str, os.PathLike)) and "CHGCAR" in os.path.basename(str(chgcar_or_structure)):
-            chgcar_or_structure = Chgcar.from_file(str(chgcar_or_structure))
+        if isinstance(chgcar_or_structure, (str, os.PathLike)):
+            chgcar_or_structure = _chgcar_or_path(chgcar_or_structure)
         if isinstance(chgcar_or_structure, Chgcar):
             structure, cell = io.load_cell(chgcar_or_structure.structure)
             rho = io.density_from_chgcar(chgcar_or_structure)
@@ -159,3 +159,19 @@ class DensityGenerator:
         fields, cell = sample_densities(int(spacegroup), matrix, n, seed, n_electrons, vae)
         structure = Structure(Lattice(cell.lattice), [int(z) for z in cell.numbers], cell.frac)
         return [io.to_chgcar(structure, rho) for rho in fields]
+
+
+def _chgcar_or_path(path: str | os.PathLike) -> Chgcar | str:
+    """A file's ``Chgcar`` if it holds volumetric data (whatever its name), else the path (a structure file).
+
+    Raises:
+        ValueError: a file named like a CHGCAR that pymatgen cannot read as one.
+    """
+    try:
+        return Chgcar.from_file(str(path))
+    except FileNotFoundError:
+        raise
+    except Exception as exc:  # pymatgen raises ValueError/IndexError/... for files without a density block
+        if "CHGCAR" in os.path.basename(str(path)).upper():
+            raise ValueError(f"{path}: not a readable CHGCAR ({exc})") from exc
+        return str(path)

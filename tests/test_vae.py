@@ -70,7 +70,7 @@ def test_training_writes_metrics_models_and_refuses_a_different_resume(tiny_vae,
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
 
 
-def test_reconstruct_and_sample_are_symmetric_with_the_right_charge(tiny_vae):
+def test_reconstruct_and_sample_are_symmetric_with_the_right_charge(tiny_vae, tmp_path):
     model = tiny_vae[0] / "model"
     chg = DensityGenerator.reconstruct(CSCL, vae=model)
     rho = io.density_from_chgcar(chg)
@@ -78,6 +78,16 @@ def test_reconstruct_and_sample_are_symmetric_with_the_right_charge(tiny_vae):
     assert rho.mean() * CSCL.volume == pytest.approx(11 + 12, rel=1e-6)
     ops = symmetry.commensurate_ops(rho.shape, symmetry.seitz_ops(cell))
     np.testing.assert_allclose(symmetry.symmetrize(rho, ops), rho, atol=1e-9 * np.abs(rho).max())
+    # a density file is read as a density whatever its name; a structure file is a structure
+    chg.write_file(tmp_path / "density.vasp")
+    again = io.density_from_chgcar(DensityGenerator.reconstruct(tmp_path / "density.vasp", vae=model))
+    np.testing.assert_allclose(again, io.density_from_chgcar(DensityGenerator.reconstruct(chg, vae=model)), rtol=1e-5)
+    CSCL.to(filename=str(tmp_path / "POSCAR"), fmt="poscar")
+    np.testing.assert_allclose(io.density_from_chgcar(DensityGenerator.reconstruct(tmp_path / "POSCAR", vae=model)), rho,
+                               rtol=1e-6)
+    (tmp_path / "CHGCAR").write_text("not a density\n")
+    with pytest.raises(ValueError, match="not a readable CHGCAR"):
+        DensityGenerator.reconstruct(tmp_path / "CHGCAR", vae=model)
     witness = json.loads((model / "config.json").read_text())["witness"]
     samples = DensityGenerator.sample(221, Lattice.cubic(np.linalg.norm(witness["lattice"][0]) * 0.97), n=2, seed=3,
                                       n_electrons=7.0, vae=model)
