@@ -175,3 +175,21 @@ def test_shipped_linear_vae_samples_and_refuses_another_setting():
         np.testing.assert_allclose(symmetry.symmetrize(rho, ops), rho, atol=1e-9 * rho.max())
     with pytest.raises(ValueError, match="n_electrons must be positive"):
         DensityGenerator.sample(225, primitive.lattice, n_electrons=0)
+
+
+def test_run_settings_nest_the_architecture_and_read_flat_folders():
+    from dataclasses import asdict
+
+    from pymatgen_elfml.generative.train import VaeTrainConfig
+
+    config = VaeTrainConfig.from_args(["--data", "d", "--spacegroup", "225", "--out", "o", "--arch", "linear", "--latent", "16"])
+    assert (config.vae.arch, config.vae.latent, config.vae.envelope) == ("linear", 16, ())
+    nested = json.loads(json.dumps(asdict(config)))  # config.json of a run
+    assert VaeTrainConfig.from_dict(nested) == config and config.differences(nested) == {}
+    flat = {k: v for k, v in nested.items() if k != "vae"} | {k: v for k, v in nested["vae"].items() if k != "envelope"}
+    assert VaeTrainConfig.from_dict(flat) == config  # run folders written before the nesting still resume
+    assert set(config.differences({**flat, "latent": 8})) == {"latent"}
+    from pymatgen_elfml.generative.vae import build_vae
+
+    with pytest.raises(ValueError, match="envelope"):
+        build_vae(config.vae)

@@ -16,8 +16,9 @@ import json
 import math
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import torch
@@ -25,35 +26,41 @@ from tqdm import tqdm
 
 from pymatgen_elfml.generative.data import AuField, build_fields
 from pymatgen_elfml.generative.vae import SwinVae, VaeConfig, build_vae, dct3
-from pymatgen_elfml.io import atomic_path, write_text_atomic
-from pymatgen_elfml.train.config import RESUME_MAY_CHANGE
+from pymatgen_elfml.io import atomic_path
+from pymatgen_elfml.train.config import NestedFlags
 
 CHECKPOINT = "checkpoint.pt"
 STAGES = ("sad", "reference")
 
 
 @dataclass(frozen=True)
-class VaeTrainConfig:
+class VaeTrainConfig(NestedFlags):
     """Settings of one run (saved as config.json; ``resume`` needs the same ones but these may change:
-    ``resume``, ``overwrite``, ``device``, ``max_minutes``).
+    ``train.config.RESUME_MAY_CHANGE``). The architecture is the nested ``VaeConfig`` (its fields are the
+    flags --dim, --depth, --heads, --window, --latent, --arch; its envelope comes from the data).
 
     Attributes:
         data: reference dataset folder (manifest.jsonl, splits.json, records/).
         spacegroup: the group (one VAE per group).
         out: run folder: config.json, fields.pkl (the aligned data), metrics.jsonl, checkpoint.pt,
             model_sad/ (best after pre-training), model/ (best after fine-tuning, on validation PSNR).
+        vae: ``VaeConfig`` ("swin": the paper's, gradient-trained; "linear": probabilistic PCA fitted in closed
+            form, for which the epoch and learning-rate settings do not apply).
         n_sad: generated pre-training densities (random cells of the group, ``generative.data.random_cells``).
         max_grid: fields on larger grids are left out of the envelope and the data (counted in metrics).
         sad_epochs, epochs: epochs of pre-training and of fine-tuning.
         batch_size, lr: Adam (betas 0.8, 0.999 as the paper) with cosine decay within each stage.
         kl_real, mse_coeff, kl_latent: lambda1, lambda2, lambda3.
-        dim, depth, heads, window, latent, arch: ``VaeConfig`` ("swin": the paper's, gradient-trained; "linear":
-            probabilistic PCA fitted in closed form, for which the epoch and learning-rate settings do not apply).
     """
+
+    NESTED: ClassVar[dict] = {"vae": VaeConfig}
+    INTERNAL: ClassVar[tuple] = ("envelope",)
+    PROG: ClassVar[str] = "python -m pymatgen_elfml.train vae"
 
     data: str
     spacegroup: int
     out: str
+    vae: VaeConfig = field(default_factory=VaeConfig)
     n_sad: int = 400
     max_grid: int = 48
     sad_epochs: int = 15
@@ -63,24 +70,11 @@ class VaeTrainConfig:
     kl_real: float = 1.0
     mse_coeff: float = 1.0
     kl_latent: float = 1e-4
-    dim: int = 32
-    depth: int = 2
-    heads: int = 2
-    window: int = 4
-    latent: int = 8
-    arch: str = "swin"
     seed: int = 0
     device: str = "cpu"
     max_minutes: float = 0.0
     resume: bool = False
     overwrite: bool = False
-
-    def differences(self, saved: dict) -> dict:
-        """Settings that differ from a saved run's, except those a resume may change (``RESUME_MAY_CHANGE``)."""
-        return {k: (saved.get(k), v) for k, v in asdict(self).items() if k not in RESUME_MAY_CHANGE and saved.get(k) != v}
-
-    def save(self, path: Path) -> None:
-        write_text_atomic(path, json.dumps(asdict(self), indent=1))
 
 
 def inverse_dct(envelope: tuple[int, int, int], device) -> callable:
@@ -240,7 +234,7 @@ def _fit_linear(config: VaeTrainConfig, fields: dict, env, out: Path, info: dict
         scored = {}
         for basis, src in bases.items():
             if len(src) >= 2:
-                net = build_vae(VaeConfig(env, latent=config.latent, arch="linear"))
+                net = build_vae(replace(config.vae, envelope=env))
                 net.set_stats(torch.from_numpy(np.stack([f.coeffs for f in src])),
                               torch.from_numpy(np.any([f.stab > 0 for f in src], axis=0)))
                 scored[basis] = (evaluate(net, fields["val"], config, idct, "cpu"), net)
@@ -272,12 +266,12 @@ def run(config: VaeTrainConfig) -> Path:
         raise ValueError(f"space group {config.spacegroup}: {len(fields['train'])} training and {len(fields['val'])} "
                          f"validation reference densities on grids <= {config.max_grid}; both are needed")
     info = _run_info(config, fields, skipped)
-    if config.arch == "linear":
+    if config.vae.arch == "linear":
         if not (config.resume and (out / "model" / "config.json").is_file()):
             _fit_linear(config, fields, env, out, info)
         return out / "model"
     torch.manual_seed(config.seed)
-    net = build_vae(VaeConfig(env, config.dim, config.depth, config.heads, config.window, config.latent, config.arch))
+    net = build_vae(replace(config.vae, envelope=env))
     net.set_stats(torch.from_numpy(np.stack([f.coeffs for f in fields["sad"] + fields["train"]])))
     net = net.to(device)
     optim = torch.optim.Adam(net.parameters(), lr=config.lr, betas=(0.8, 0.999))
@@ -317,16 +311,5 @@ def _train_stages(config, net, optim, fields, env, out, info, start, best, devic
 
 
 def main(argv: list[str] | None = None) -> int:
-    import argparse
-
-    parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.train vae", description=__doc__.splitlines()[0])
-    for name, default in asdict(VaeTrainConfig("", 0, "")).items():
-        flag = "--" + name.replace("_", "-")
-        if isinstance(default, bool):
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, type=type(default), default=None if name in ("data", "spacegroup", "out") else default,
-                                required=name in ("data", "spacegroup", "out"))
-    config = VaeTrainConfig(**vars(parser.parse_args(argv)))
-    print(f"model: {run(config)}")
+    print(f"model: {run(VaeTrainConfig.from_args(argv))}")
     return 0

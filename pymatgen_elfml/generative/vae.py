@@ -31,7 +31,8 @@ class VaeConfig:
     """Architecture of one group's VAE.
 
     Attributes:
-        envelope: the group's DCT envelope (n0, n1, n2).
+        envelope: the group's DCT envelope (n0, n1, n2); filled in from the data by the training run
+            (empty in a run's settings, ``generative.train.VaeTrainConfig.vae``).
         dim: channels C of the first Swin stage (the second has 2C).
         depth: Swin blocks per stage.
         heads: attention heads of the first stage (the second has twice as many).
@@ -40,7 +41,7 @@ class VaeConfig:
         arch: "swin" (``SwinVae``) or "linear" (``LinearVae``).
     """
 
-    envelope: tuple[int, int, int]
+    envelope: tuple[int, ...] = ()
     dim: int = 32
     depth: int = 2
     heads: int = 2
@@ -194,6 +195,8 @@ def build_vae(config: VaeConfig) -> nn.Module:
     """The VAE of ``config.arch``."""
     if config.arch not in ("swin", "linear"):
         raise ValueError(f"unknown VAE arch {config.arch!r}: 'swin' or 'linear'")
+    if len(config.envelope) != 3:
+        raise ValueError(f"a VAE needs its group's DCT envelope (n0, n1, n2), got {config.envelope!r}")
     return SwinVae(config) if config.arch == "swin" else LinearVae(config)
 
 

@@ -4,22 +4,89 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
+from typing import ClassVar
 
 from pymatgen_elfml.data.dataset import PatchGeometry
 from pymatgen_elfml.io import write_text_atomic
 from pymatgen_elfml.nn import UNetConfig
 
-NESTED = {"arch": UNetConfig, "geometry": PatchGeometry}  # nested dataclasses, their fields are flat CLI flags
-FLAG_NAMES = {"whole": "whole_cell"}  # PatchGeometry.whole is --whole-cell on the command line
-
-
 RESUME_MAY_CHANGE = ("resume", "overwrite", "device", "max_minutes", "out", "data")
+_FLAG_TYPES = {"int": int, "float": float, "str": str}
+
+
+class NestedFlags:
+    """Mixin of a frozen run-config dataclass whose nested dataclasses (``NESTED``: field -> class, one
+    definition each) appear as flat CLI flags: ``flat``, ``from_dict``, ``from_args``, ``save``, ``differences``.
+
+    Class attributes: ``NESTED``; ``FLAG_NAMES`` (nested field -> flag name where they differ); ``INTERNAL``
+    (nested fields the run fills in, not flags); ``PROG`` (the command line, for --help).
+    """
+
+    NESTED: ClassVar[dict] = {}
+    FLAG_NAMES: ClassVar[dict] = {}
+    INTERNAL: ClassVar[tuple] = ()
+    PROG: ClassVar[str] = "python -m pymatgen_elfml.train"
+
+    @classmethod
+    def _nested_flags(cls, kind) -> list:
+        return [f for f in fields(kind) if f.name not in cls.INTERNAL]
+
+    def flat(self) -> dict:
+        """All settings as one flat dict keyed by CLI flag name (``INTERNAL`` fields left out)."""
+        out = {k: v for k, v in asdict(self).items() if k not in self.NESTED}
+        for name, kind in self.NESTED.items():
+            nested = getattr(self, name)
+            out.update({self.FLAG_NAMES.get(f.name, f.name): getattr(nested, f.name) for f in self._nested_flags(kind)})
+        return out
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        """From a nested dict (``asdict``, config.json) or a flat one (flag names; run folders written
+        before the nesting, e.g. the shipped models' training_config.json)."""
+        d = dict(d)
+        nested = {}
+        for name, kind in cls.NESTED.items():
+            given = dict(d.pop(name, {}) or {})
+            for f in fields(kind):
+                key = cls.FLAG_NAMES.get(f.name, f.name)
+                if key in d:
+                    given[f.name] = d.pop(key)
+            if "envelope" in given:  # JSON lists back to tuples
+                given["envelope"] = tuple(given["envelope"])
+            nested[name] = kind(**given)
+        return cls(**d, **nested)
+
+    def save(self, path: Path) -> None:
+        write_text_atomic(path, json.dumps(asdict(self), indent=2))
+
+    def differences(self, saved: dict) -> dict[str, tuple]:
+        """{flag: (saved value, this value)} for settings that may not change on ``--resume``."""
+        old = type(self).from_dict(saved).flat()
+        return {k: (old.get(k), v) for k, v in self.flat().items() if k not in RESUME_MAY_CHANGE and old.get(k) != v}
+
+    @classmethod
+    def from_args(cls, argv: list[str] | None = None):
+        """Map command-line flags (--epochs 10, --base-channels 8, --whole-cell, ...) onto the nested dataclasses;
+        fields without a default are required flags."""
+        parser = argparse.ArgumentParser(prog=cls.PROG, description=cls.__doc__,
+                                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        specs = [(f.name, f) for f in fields(cls) if f.name not in cls.NESTED]
+        specs += [(cls.FLAG_NAMES.get(f.name, f.name), f) for kind in cls.NESTED.values() for f in cls._nested_flags(kind)]
+        for name, f in specs:
+            flag = "--" + name.replace("_", "-")
+            if f.type in ("bool", bool):
+                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
+            elif f.default is MISSING:
+                parser.add_argument(flag, type=_FLAG_TYPES.get(f.type, str), required=True, help=" ")
+            else:
+                parser.add_argument(flag, type=type(f.default), default=f.default, help=" ")
+        return cls.from_dict(vars(parser.parse_args(argv)))
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(NestedFlags):
     """Everything a run depends on; the network's and the patches' settings are the nested
     ``UNetConfig`` and ``PatchGeometry`` (one definition each), mapped onto flat CLI flags.
 
@@ -54,6 +121,9 @@ class TrainConfig:
         overwrite: start over in a folder that already holds a run (its metrics, checkpoint and model
             are deleted first); without it such a folder is refused.
     """
+
+    NESTED: ClassVar[dict] = {"arch": UNetConfig, "geometry": PatchGeometry}  # nested dataclasses, their fields are flat CLI flags
+    FLAG_NAMES: ClassVar[dict] = {"whole": "whole_cell"}  # PatchGeometry.whole is --whole-cell on the command line
 
     data: str
     out: str
@@ -105,50 +175,3 @@ class TrainConfig:
         """Whether a pointwise branch (MLP with steps, or forest) is fitted before the U-Net trains."""
         return bool((self.arch.pointwise_hidden and self.pointwise_steps) or self.arch.pointwise_trees)
 
-    def flat(self) -> dict:
-        """All settings as one flat dict keyed by CLI flag name (``whole_cell`` for ``geometry.whole``)."""
-        out = {k: v for k, v in asdict(self).items() if k not in NESTED}
-        for name in NESTED:
-            out.update({FLAG_NAMES.get(k, k): v for k, v in asdict(getattr(self, name)).items()})
-        return out
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        """From a nested dict (``asdict``, config.json) or a flat one (flag names; run folders written
-        before the nesting, e.g. the shipped models' training_config.json)."""
-        d = dict(d)
-        nested = {}
-        for name, kind in NESTED.items():
-            given = dict(d.pop(name, {}) or {})
-            for f in fields(kind):
-                key = FLAG_NAMES.get(f.name, f.name)
-                if key in d:
-                    given[f.name] = d.pop(key)
-            nested[name] = kind(**given)
-        return cls(**d, **nested)
-
-    def save(self, path: Path) -> None:
-        write_text_atomic(path, json.dumps(asdict(self), indent=2))
-
-    def differences(self, saved: dict) -> dict[str, tuple]:
-        """{flag: (saved value, this value)} for settings that may not change on ``--resume``."""
-        old = TrainConfig.from_dict(saved).flat()
-        return {k: (old.get(k), v) for k, v in self.flat().items() if k not in RESUME_MAY_CHANGE and old.get(k) != v}
-
-    @classmethod
-    def from_args(cls, argv: list[str] | None = None) -> TrainConfig:
-        """Map command-line flags (--epochs 10, --base-channels 8, --whole-cell, ...) onto the nested dataclasses."""
-        parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.train", description=cls.__doc__,
-                                         formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-        specs = [f for f in fields(cls) if f.name not in NESTED]
-        specs += [(FLAG_NAMES.get(f.name, f.name), f) for kind in NESTED.values() for f in fields(kind)]
-        for spec in specs:
-            name, f = spec if isinstance(spec, tuple) else (spec.name, spec)
-            flag = "--" + name.replace("_", "-")
-            if f.type in ("bool", bool):
-                parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=f.default)
-            elif name in ("data", "out"):
-                parser.add_argument(flag, required=True, help=f"{name} folder")
-            else:
-                parser.add_argument(flag, type=type(f.default), default=f.default, help=" ")
-        return cls.from_dict(vars(parser.parse_args(argv)))
