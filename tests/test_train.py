@@ -154,6 +154,8 @@ def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatc
     assert torch.equal(a["loss"]["eta"], b["loss"]["eta"])
     rows = [[json.loads(line) for line in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in "ab"]
     assert rows[0][-1]["val"] == rows[1][-1]["val"]  # validated against the same (cached) forest
+    # the interruption fell between epoch 1's checkpoint and its metrics row: the row is restored, nothing repeated
+    assert [r["epoch"] for r in rows[1]] == [r["epoch"] for r in rows[0]] == sorted({r["epoch"] for r in rows[0]})
 
 
 def test_density_target_refuses_the_composite_loss(triplets, tmp_path):

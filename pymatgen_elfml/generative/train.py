@@ -12,7 +12,6 @@ NMAE = sum |rho - rho*| / sum rho*, and the electron-count error before renormal
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 import time
@@ -213,8 +212,9 @@ def _train_epoch(net, optim, fields, config, idct, device, rng, desc) -> dict:
 
 
 def _log(out: Path, row: dict) -> None:
-    with open(out / "metrics.jsonl", "a") as fh:
-        fh.write(json.dumps(row) + "\n")
+    from pymatgen_elfml.train.loop import append_metrics
+
+    append_metrics(out, row)
     val = row["val"]
     loss = f"loss {row['train']['loss']:.4g} " if "train" in row else f"closed form ({row.get('basis')}) "
     print(f"{row['stage']} epoch {row['epoch'] + 1}: {loss}val PSNR {val.get('psnr', float('nan')):.2f} dB NMAE {val.get('nmae', float('nan')):.4f}", flush=True)
@@ -254,7 +254,7 @@ def _run_info(config: VaeTrainConfig, fields: dict, skipped: dict) -> dict:
 
 def run(config: VaeTrainConfig) -> Path:
     """Train (or resume) one group's VAE; returns the folder of the fine-tuned model."""
-    from pymatgen_elfml.train.loop import _check_run_folder, _start_run_folder
+    from pymatgen_elfml.train.loop import _check_run_folder, _start_run_folder, restore_metrics
 
     out, device = Path(config.out), torch.device(config.device)
     if _check_run_folder(config, out):
@@ -280,6 +280,7 @@ def run(config: VaeTrainConfig) -> Path:
         state = torch.load(ckpt, map_location=device, weights_only=True)
         net.load_state_dict(state["net"]), optim.load_state_dict(state["optim"])
         start, best = state["next"], state["best"]
+        restore_metrics(out, state.get("row"))
     _train_stages(config, net, optim, fields, env, out, info, start, best, device)
     return out / "model"
 
@@ -298,13 +299,14 @@ def _train_stages(config, net, optim, fields, env, out, info, start, best, devic
         train_fields = fields["sad"] if stage == "sad" else fields["train"]
         terms = _train_epoch(net, optim, train_fields, config, idct, device, rng, f"{stage} {epoch + 1}/{n_stage}")
         val = evaluate(net, fields["val"], config, idct, device)
-        _log(out, {"stage": stage, "epoch": epoch, "train": terms, "val": val, "elapsed_s": time.time() - started})
+        row = {"stage": stage, "epoch": epoch, "train": terms, "val": val, "elapsed_s": time.time() - started}
         if val["psnr"] > best[stage]:
             best[stage] = val["psnr"]
             save_vae(net.cpu(), out / ("model_sad" if stage == "sad" else "model"), {**info, "stage": stage, "epoch": epoch, "val": val})
             net.to(device)
-        with atomic_path(out / CHECKPOINT) as tmp:
-            torch.save({"net": net.state_dict(), "optim": optim.state_dict(), "next": index + 1, "best": best}, tmp)
+        with atomic_path(out / CHECKPOINT) as tmp:  # before the metrics row: a crash repeats no epoch, loses no row
+            torch.save({"net": net.state_dict(), "optim": optim.state_dict(), "next": index + 1, "best": best, "row": row}, tmp)
+        _log(out, row)
         if config.max_minutes and time.time() - started > 60 * config.max_minutes:
             print(f"stopped after {config.max_minutes} minutes; continue with --resume", flush=True)
             break

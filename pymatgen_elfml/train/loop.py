@@ -125,16 +125,28 @@ def _elements(dataset) -> tuple[str, ...]:
                          for sp in site["species"]}))
 
 
-def _record(row: dict, net, spec: ModelSpec, out: Path, device, best: float, since_best: int) -> tuple[float, int]:
-    """Append ``row`` to metrics.jsonl; save the model when its validation MAE is the best so far.
-    Returns the new (best, epochs since best)."""
-    with open(out / "metrics.jsonl", "a") as fh:
-        fh.write(json.dumps(row) + "\n")
+def _save_if_best(row: dict, net, spec: ModelSpec, out: Path, device, best: float, since_best: int) -> tuple[float, int]:
+    """Save the model when the epoch's validation MAE is the best so far; returns the new (best, epochs since best)."""
     if row["val"].get("mae", float("inf")) < best:
         save_model(net.cpu(), spec, out / "model")
         net.to(device)
         return row["val"]["mae"], 0
     return best, since_best
+
+
+def append_metrics(out: Path, row: dict) -> None:
+    """Append an epoch's row to ``out/metrics.jsonl``. Called after the checkpoint that holds the row (key "row")
+    is written, so that a crash in between neither repeats the epoch nor loses its row (``restore_metrics``)."""
+    with open(out / "metrics.jsonl", "a") as fh:
+        fh.write(json.dumps(row) + "\n")
+
+
+def restore_metrics(out: Path, row: dict | None) -> None:
+    """On resume: append the checkpoint's last row if metrics.jsonl does not end with it (a crash between the two)."""
+    path = out / "metrics.jsonl"
+    lines = path.read_text().splitlines() if path.is_file() else []
+    if row is not None and (not lines or json.loads(lines[-1]) != json.loads(json.dumps(row))):
+        append_metrics(out, row)
 
 
 def _resume(ckpt: Path, device, net, loss_fn, optim, sched, cosine: _Cosine) -> tuple[int, float, int, float]:
@@ -146,6 +158,7 @@ def _resume(ckpt: Path, device, net, loss_fn, optim, sched, cosine: _Cosine) -> 
     sched.load_state_dict(state["sched"])
     torch.set_rng_state(state["rng"])
     cosine.horizon = int(state["horizon"])
+    restore_metrics(ckpt.parent, state.get("row"))
     return int(state["epoch"]), float(state["best"]), int(state["since_best"]), float(state["elapsed"])
 
 
@@ -274,7 +287,8 @@ def run(config: TrainConfig) -> Path:
         stage1 = elapsed = time.perf_counter() - t_build
         row = {"epoch": 0, "lr": 0.0, "seconds": stage1, "elapsed": stage1, "train": {"steps": 0},
                "val": evaluate(net, loss_fn, val_ds, config, device), "eta": loss_fn.eta.detach().cpu().tolist()}
-        best, since_best = _record(row, net, spec, out, device, best, since_best)
+        best, since_best = _save_if_best(row, net, spec, out, device, best, since_best)
+        append_metrics(out, row)
     for epoch in range(start, config.epochs):
         if epoch >= cosine.horizon or (config.patience and since_best >= config.patience):
             break
@@ -291,11 +305,12 @@ def run(config: TrainConfig) -> Path:
         if rank == 0:
             row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": seconds, "elapsed": elapsed,
                    "train": train, "val": val, "eta": loss_fn.eta.detach().cpu().tolist()}
-            best, since_best = _record(row, net, spec, out, device, best, since_best + 1)
+            best, since_best = _save_if_best(row, net, spec, out, device, best, since_best + 1)
             _save_checkpoint(ckpt, {"net": net.state_dict(), "loss": loss_fn.state_dict(), "optim": optim.state_dict(),
                                     "sched": sched.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch + 1,
                                     "best": best, "horizon": cosine.horizon, "since_best": since_best,
-                                    "elapsed": elapsed})
+                                    "elapsed": elapsed, "row": row})
+            append_metrics(out, row)
         if world > 1:
             tdist.barrier()
     if world > 1:
