@@ -133,6 +133,10 @@ def test_linear_vae_reconstructs_held_out_densities(tmp_path):
 
 
 SHIPPED = REPO / "models" / "density-vae-v1"
+# the first three test-split cells on grids <= 32 (id order) when the VAEs shipped
+PINNED_TEST_CELLS = {221: ["bin-AgZn-B2-v0.60", "bin-AgZn-B2-v0.80", "bin-AlLi-B2-v0.60"],
+                     225: ["elem-La-fcc-v0.50", "elem-La-fcc-v0.60", "elem-Zn-fcc-v0.50"],
+                     229: ["elem-La-bcc-v0.50", "elem-La-bcc-v0.60", "elem-Zn-bcc-v0.50"]}
 
 
 @pytest.mark.skipif(not SHIPPED.is_dir(), reason="no shipped VAE")
@@ -144,9 +148,9 @@ def test_shipped_vae_meets_the_issue_targets_on_test_cells(group):
 
     splits = json.loads((REPO / "data" / "v2" / "splits.json").read_text())
     rows = {r["id"]: r for r in read_jsonl(REPO / "data" / "v2" / "manifest.jsonl")}
-    ids = sorted(i for i, r in rows.items() if r["spacegroup"] == group and splits.get(i) == "test" and max(r["grid"]) <= 32)
-    assert ids
-    for rid in ids[:3]:  # the first three test cells on small grids, in id order
+    ids = PINNED_TEST_CELLS[group]  # pinned: records landing later must not change what this test checks
+    assert all(rows[i]["spacegroup"] == group and splits[i] == "test" for i in ids)
+    for rid in ids:
         rec = read_record(REPO / "data" / "v2" / rows[rid]["file"], sha256=rows[rid]["sha256"])
         ref = np.asarray(rec.rho, float)
         out = io.density_from_chgcar(DensityGenerator.reconstruct(io.to_chgcar(rec.structure, ref)))

@@ -140,10 +140,12 @@ def random_cells(spacegroup: int, n: int, seed: int, max_atoms: int = 8) -> Iter
         yield f"sad-{spacegroup}-{seed}-{made:05d}", io.validate(structure)
 
 
-def build_fields(data, spacegroup: int, n_sad: int, max_grid: int, seed: int) -> tuple[dict[str, list[AuField]], tuple[int, int, int], dict]:
+def build_fields(data, spacegroup: int, n_sad: int, max_grid: int, seed: int,
+                 envelope: tuple[int, int, int] | None = None) -> tuple[dict[str, list[AuField]], tuple[int, int, int], dict]:
     """The group's aligned fields: {"train", "val", "test": reference densities, "sad": generated ones}, the
-    envelope (largest AU box of the reference training fields on grids <= ``max_grid``) and counts of what was
-    left out (grids above ``max_grid``, AU boxes outside the envelope).
+    envelope (``envelope`` if given, e.g. a trained VAE's; else the largest AU box of the reference training
+    fields on grids <= ``max_grid``) and counts of what was left out (grids above ``max_grid``, AU boxes
+    outside the envelope).
 
     Raises:
         ValueError: no reference training density of this group.
@@ -158,7 +160,7 @@ def build_fields(data, spacegroup: int, n_sad: int, max_grid: int, seed: int) ->
     train_boxes = [au_box(r[2].shape, cell_grid(r[3])[1]) for r in small if r[1] == "train"]
     if not train_boxes:
         raise ValueError(f"no reference training density of space group {spacegroup} on grids <= {max_grid} in {data}")
-    env = tuple(int(b) for b in np.max(train_boxes, axis=0))
+    env = tuple(int(b) for b in (envelope if envelope is not None else np.max(train_boxes, axis=0)))
     out: dict[str, list[AuField]] = {"train": [], "val": [], "test": [], "sad": []}
     skipped = {"grid_above_max": len(refs) - len(small), "outside_envelope": 0}
     for fid, split, rho, cell, n_val in small:
