@@ -273,3 +273,13 @@ def test_run_folders_are_never_damaged(triplets, tmp_path, monkeypatch, capsys):
     assert train_main(args) == 130
     err = capsys.readouterr().err
     assert "interrupted" in err and "--resume" in err and "Traceback" not in err
+
+
+def test_restore_metrics_appends_only_a_missing_row(tmp_path):
+    row = {"epoch": 1, "val": {"mae": 0.1, "maxima_delf": float("nan")}}  # NaN: a row never equals itself as a dict
+    loop.append_metrics(tmp_path, row)
+    loop.restore_metrics(tmp_path, row)
+    loop.restore_metrics(tmp_path, {"epoch": 2})
+    loop.restore_metrics(tmp_path, {"epoch": 2})
+    loop.restore_metrics(tmp_path, None)
+    assert [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 2]

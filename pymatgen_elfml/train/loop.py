@@ -145,7 +145,7 @@ def restore_metrics(out: Path, row: dict | None) -> None:
     """On resume: append the checkpoint's last row if metrics.jsonl does not end with it (a crash between the two)."""
     path = out / "metrics.jsonl"
     lines = path.read_text().splitlines() if path.is_file() else []
-    if row is not None and (not lines or json.loads(lines[-1]) != json.loads(json.dumps(row))):
+    if row is not None and (not lines or lines[-1] != json.dumps(row)):  # text: rows may hold NaN (NaN != NaN)
         append_metrics(out, row)
 
 
