@@ -1,7 +1,7 @@
 """Reconstruction quality of the density VAEs (the second paper's Table 1) on held-out GPAW densities.
 
     python benchmarks/vae.py [--vae density-vae-v1] [--groups 221 225 229] [--data data/v2] [--split test]
-                             [--run-root DIR] [--tag TAG]
+                             [--run-root DIR] [--tag TAG] [--samples N]
 
 Per space group, on the reference densities of the split (grids <= the VAE's max_grid, AU inside its
 envelope): PSNR = 10 log10(max(rho*)^2 / MSE) over the full grid (the paper's definition), NMAE =
@@ -11,6 +11,11 @@ Rows: the fine-tuned VAE; the SAD-pretrained VAE before fine-tuning (``model_sad
 ``--run-root`` holds ``vae<G>/model_sad``); the group-mean baseline (the training coefficients' mean decoded
 for every cell: what a VAE that learned nothing returns). The paper's numbers (Materials Project CHGCARs,
 thousands of records per group, 300 epochs on 8 A100s): 44.3 / 45.0 / 41.8 dB for 221 / 225 / 227.
+
+With ``--samples N``: the share of the charge that is negative in N samples (z ~ N(0, 1), the VAE's witness
+cell, seed 0) before ``DensityGenerator.sample`` clips it, sum max(-rho, 0) / sum |rho|, next to the same share
+in the held-out reference densities themselves (GPAW's compensation charges make them slightly negative in
+places).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch
 
 from common import save
 from pymatgen_elfml.generative.api import vae_folder
-from pymatgen_elfml.generative.data import build_fields
+from pymatgen_elfml.generative.data import build_fields, cell_grid, decode
 from pymatgen_elfml.generative.train import field_batches, field_metrics, inverse_dct
 from pymatgen_elfml.generative.vae import load_vae
 
@@ -55,6 +60,26 @@ def group_rows(group: int, folder: Path, data: Path, split: str, run_root: Path 
     return rows
 
 
+def negative_share(group: int, folder: Path, data: Path, split: str, n: int) -> dict:
+    """Median and max over N samples of the negative share of the charge before clipping; the held-out references'."""
+    from pymatgen_elfml import io
+
+    net, config = load_vae(folder)
+    w = config["witness"]
+    cell = io.Cell(np.asarray(w["lattice"], float), np.asarray(w["frac"], float), np.asarray(w["numbers"], int))
+    shape, ops = cell_grid(cell)
+    with torch.no_grad():
+        z = torch.randn((n, *net.latent_shape()), generator=torch.Generator().manual_seed(0))
+        coeffs = net.decode(z).double().numpy()
+    share = lambda x: float(np.clip(-x, 0, None).sum() / np.abs(x).sum())  # noqa: E731
+    samples = [share(decode(c, shape, ops, 1.0)) for c in coeffs]
+    fields, _, _ = build_fields(data, group, 0, int(config.get("max_grid", 48)), 0, envelope=tuple(net.config.envelope))
+    refs = [share(decode(f.coeffs, f.shape, f.ops, 1.0)) for f in fields[split]]
+    return {"n": n, "sample_median": float(np.median(samples)), "sample_max": float(np.max(samples)),
+            "reference_median": float(np.median(refs)) if refs else float("nan"),
+            "reference_max": float(np.max(refs)) if refs else float("nan")}
+
+
 def markdown(table: dict) -> str:
     lines = ["| space group | method | n | PSNR (dB) | worst PSNR | NMAE | worst NMAE | count error | paper PSNR |",
              "|---|---|---|---|---|---|---|---|---|"]
@@ -74,10 +99,18 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--run-root", type=Path, default=None, help="folder of the training runs vae<G>/ (SAD-only rows)")
     parser.add_argument("--tag", default="")
+    parser.add_argument("--samples", type=int, default=0, help="also measure N samples' negative charge before clipping")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    table = {str(g): group_rows(g, vae_folder(g, args.vae) if args.vae is None or not Path(args.vae).is_dir()
-                                else Path(args.vae) / f"sg{g}", args.data, args.split, args.run_root) for g in args.groups}
+    folder = lambda g: vae_folder(g, args.vae) if args.vae is None or not Path(args.vae).is_dir() else Path(args.vae) / f"sg{g}"  # noqa: E731
+    if args.samples:
+        shares = {str(g): negative_share(g, folder(g), args.data, args.split, args.samples) for g in args.groups}
+        print("\n".join(f"{g}: negative charge share of {r['n']} samples before clipping: median {r['sample_median']:.3f}, "
+                        f"max {r['sample_max']:.3f}; {args.split} references: median {r['reference_median']:.4f}, "
+                        f"max {r['reference_max']:.4f}" for g, r in shares.items()))
+        save(f"vae_samples{'_' + args.tag if args.tag else ''}", {"data": str(args.data), "vae": str(args.vae), "groups": shares})
+        return
+    table = {str(g): group_rows(g, folder(g), args.data, args.split, args.run_root) for g in args.groups}
     print(markdown(table))
     path = save(f"vae_{args.split}{'_' + args.tag if args.tag else ''}", {"data": str(args.data), "split": args.split,
                                                                            "vae": str(args.vae), "table": table})

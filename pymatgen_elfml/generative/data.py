@@ -4,7 +4,7 @@ A density rho (e/A^3) on a cell's grid becomes x = rho / (N / V) (dimensionless,
 electron count, V the volume), then its reduced field x' (``codec.reduce_field``), whose AU box is DCT-II
 transformed inside the group's envelope (``codec.dct_encode``). The weights |G| / R_m (orbit sizes) at the AU
 points turn sums over the AU block into sums over the whole grid, so losses and metrics on the full grid need
-no expansion (``full_values``). Decoding: inverse DCT, crop to the grid's AU box, expand by the operators, times N / V.
+no expansion (``generative.train.full_grid_terms``). Decoding: inverse DCT, crop to the grid's AU box, expand by the operators, times N / V.
 
 The grid of a cell is the reference data's rule (``reference.engine.reference_grid``: spacing <= 0.1 A, a
 multiple of 8, commensurate with the group), so a decoded density lands on the grid its reference had.
