@@ -90,3 +90,20 @@ def test_builder_records_failures_and_timeouts(tmp_path):
     assert "timeout" in read_jsonl(tmp_path / "failures.jsonl")[0]["reason"]
     assert not (tmp_path / "records" / "al-timeout.npz").exists()
     assert json.dumps(read_jsonl(tmp_path / "manifest.jsonl")) == "[]"
+
+
+def test_build_cli_max_atoms_keeps_only_small_cells(tmp_path, capsys):
+    from pymatgen_elfml.reference.__main__ import main
+    from pymatgen_elfml.reference.structures import _candidate, write_set
+
+    al2 = al_fcc().copy()
+    al2.make_supercell([2, 1, 1])
+    cands = [_candidate("a1", "elemental", "fcc", 1.0, al_fcc()), _candidate("a2", "elemental", "fcc", 1.0, al2),
+             _candidate("n1", "elemental", "bcc", 0.6, na_bcc_compressed())]
+    write_set(cands, tmp_path / "set.json")
+    # --limit 0 starts nothing: "skipped" counts the candidates left out of this call
+    args = ["build", "--structures", str(tmp_path / "set.json"), "--out", str(tmp_path / "out"), "--limit", "0"]
+    assert main([*args, "--max-atoms", "1"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"done": 0, "failed": 0, "skipped": 2}
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"done": 0, "failed": 0, "skipped": 3}

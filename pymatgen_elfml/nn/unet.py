@@ -28,7 +28,7 @@ class UNetConfig:
         dropout: Dropout3d probability inside residual blocks.
         symm_input: apply SymmAvg3D to the (log) SAD input. Off by default: the SAD of a whole cell is
             exactly symmetric already and a sub-cell patch has no operators of its own, so it changes
-            nothing (kept for elf-metals-v1, whose config sets it).
+            nothing (kept for models saved with it on, e.g. the retired elf-metals-v1).
         symm_stages: apply it after every encoder and decoder stage, where it acts on whole cells
             (training study row I: val MAE 0.0289 after 2 epochs vs 0.0292 after 12 without it).
         log_input: feed log(1 + rho) instead of rho (rho in e/Angstrom^3); only for ``inputs="log_sad"``.

@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--timeout", type=float, default=900.0, help="per-structure limit in seconds")
     b.add_argument("--limit", type=int, default=None, help="compute at most this many new structures")
     b.add_argument("--retry-failed", action="store_true")
+    b.add_argument("--max-atoms", type=int, default=None,
+                   help="only cells of at most this many atoms (the small, cheap cells first; same manifest)")
     plan = sub.add_parser("plan", help="write a structure set file in priority order")
     plan.add_argument("--out", required=True, help="set file to write (JSON)")
     plan.add_argument("--keep", help="plan v2: keep this set file's candidates (v1's) and add the v2 families")
@@ -114,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     from pymatgen_elfml.reference.build import build
 
-    counts = build(_candidates(args.structures), args.out, workers=args.workers, timeout_s=args.timeout,
+    candidates = _candidates(args.structures)
+    if args.max_atoms is not None:
+        candidates = [c for c in candidates if len(c.structure) <= args.max_atoms]
+    counts = build(candidates, args.out, workers=args.workers, timeout_s=args.timeout,
                    limit=args.limit, retry_failed=args.retry_failed)
     print(json.dumps(counts))
     return 0

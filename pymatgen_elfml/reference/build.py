@@ -103,13 +103,14 @@ def build(candidates, out: str | os.PathLike, settings: ReferenceSettings = Refe
     out = Path(out)
     (out / "records").mkdir(parents=True, exist_ok=True)
     (out / "logs").mkdir(exist_ok=True)
-    done = {row["id"] for row in read_jsonl(out / "manifest.jsonl")}
+    finished = read_jsonl(out / "manifest.jsonl")
+    done = {row["id"] for row in finished}
     for orphan in (out / "records").glob("*.npz"):  # finished after an interrupted parent stopped listening
         if orphan.stem not in done:
             orphan.unlink()
     failed = set() if retry_failed else {row["id"] for row in read_jsonl(out / "failures.jsonl")}
     # interleave what is left (not the whole plan): families whose cheap members are done come up at once
-    covered = {c.split_key for c in candidates if c.id in done}
+    covered = {row.get("split_key") for row in finished}
     todo = priority_order([c for c in candidates if c.id not in done and c.id not in failed], covered=covered)[:limit]
     counts = {"done": 0, "failed": 0, "skipped": len(candidates) - len(todo)}
     running: dict = {}
