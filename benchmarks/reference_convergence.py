@@ -6,6 +6,8 @@ from the pseudo-density and is not physical there), and the relative density cha
 
     python benchmarks/reference_convergence.py       # ~5 min on 2 cores
     python benchmarks/reference_convergence.py --cases La:fcc:0.45 Y:hcp:0.45 --tag _templates  # compressed templates
+    python benchmarks/reference_convergence.py --cases Ca:fcc:1.0 Ca:fcc:0.5 Cs:fcc:0.35 Ba:bcc:0.45 \
+        --compare bands=gpaw --tag _bands    # what GPAW's capped default band count changed
 """
 
 from __future__ import annotations
@@ -28,11 +30,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--cases", nargs="*", help="ELEMENT:PROTOTYPE:V/V0 (default: Al fcc 1.0, Na bcc 0.6, Cu fcc 1.0, Mg hcp 0.7)")
     parser.add_argument("--tag", default="", help="suffix of the results file name")
+    parser.add_argument("--compare", nargs="*", default=["ecut=450", "kspacing=0.2"],
+                        help="KEY=VALUE overrides of the production settings for the other side (default: the tighter settings)")
     args = parser.parse_args()
     cases = [(e, p, float(v)) for e, p, v in (c.split(":") for c in args.cases)] if args.cases else CASES
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     base = ReferenceSettings()
-    tight = replace(base, ecut=450.0, kspacing=0.2)
+    overrides = dict(item.split("=", 1) for item in args.compare)
+    tight = replace(base, **{k: type(getattr(base, k))(v) for k, v in overrides.items()})
+    label = "" if args.compare == parser.get_default("compare") else f" (vs {' '.join(args.compare)})"
     rows = {}
     for element, proto, vr in cases:
         s = prototype_structure(proto, [element], vr)
@@ -40,13 +46,13 @@ def main() -> None:
         e1, r1, m1 = compute_reference(s, tight)
         far = distance_to_nuclei(s.lattice.matrix, s.frac_coords, e0.shape) > 1.0
         d = np.abs(e0 - e1)
-        rows[f"{element} {proto} V/V0={vr}"] = {
+        rows[f"{element} {proto} V/V0={vr}{label}"] = {
             "max_dELF": float(d.max()), "mean_dELF": float(d.mean()),
             "max_dELF_far": float(d[far].max()), "mean_dELF_far": float(d[far].mean()),
             "rel_drho_max": float(np.abs(r0 - r1).max() / np.abs(r1).max()),
             "time_production_s": m0["wall_time_s"], "time_tight_s": m1["wall_time_s"],
         }
-        print(element, proto, vr, {k: round(v, 4) for k, v in rows[f"{element} {proto} V/V0={vr}"].items()}, flush=True)
+        print(element, proto, vr, {k: round(v, 4) for k, v in rows[f"{element} {proto} V/V0={vr}{label}"].items()}, flush=True)
     print("wrote", save(f"reference_convergence{args.tag}", {"production": vars(base), "tight": vars(tight), "cases": rows}))
 
 

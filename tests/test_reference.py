@@ -107,3 +107,48 @@ def test_build_cli_max_atoms_keeps_only_small_cells(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"done": 0, "failed": 0, "skipped": 2}
     assert main(args) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == {"done": 0, "failed": 0, "skipped": 3}
+
+
+def ca_fcc() -> Structure:
+    return Structure(Lattice.from_parameters(*([3.9] * 3), 60, 60, 60), ["Ca"], [[0, 0, 0]])
+
+
+def test_band_count_leaves_empty_bands_where_gpaws_default_leaves_none():
+    from pymatgen_elfml.reference.engine import band_count, gpaw_default_bands
+
+    # Ca's setup (3s2 3p6 4s2, 10 electrons) has 5 bound partial-wave orbitals: GPAW's cap gives 5 bands, all full
+    assert gpaw_default_bands(["Ca"]) == 5 and gpaw_default_bands(["Mg"]) == 8 and gpaw_default_bands(["Ca", "Mg"]) == 13
+    assert band_count(ca_fcc(), ReferenceSettings()) == 10  # ceil(0.6 * 10) + 4
+    assert band_count(ca_fcc(), ReferenceSettings(bands="gpaw")) is None
+    with pytest.raises(ValueError, match="bands"):
+        ReferenceSettings(bands="many")
+
+
+@pytest.mark.slow
+def test_uncapped_bands_change_a_calcium_metal(tmp_path):
+    """With GPAW's default (5 bands for 10 electrons) fcc Ca is computed as a band insulator."""
+    from pymatgen_elfml.reference.engine import compute_reference
+
+    cheap = {"ecut": 200.0, "kspacing": 0.5, "grid_spacing": 0.2}
+    elf, _, meta = compute_reference(ca_fcc(), ReferenceSettings(**cheap))
+    elf_capped, _, meta_capped = compute_reference(ca_fcc(), ReferenceSettings(**cheap, bands="gpaw"))
+    assert meta["nbands"] == 10 and meta_capped["nbands"] == 5 and meta["settings"]["bands"] == "uncapped"
+    assert np.abs(elf - elf_capped).mean() > 0.005  # measured 0.02 at production settings
+
+
+def test_invalidate_removes_rows_and_records_and_logs_them(tmp_path):
+    from pymatgen_elfml.reference.build import append_jsonl, few_band_records, invalidate, read_jsonl
+
+    (tmp_path / "records").mkdir()
+    for cid, structure in (("ca", ca_fcc()), ("al", al_fcc())):
+        rho = np.full((8, 8, 8), 1.0)
+        write_record(tmp_path / "records" / f"{cid}.npz", Record(cid, structure, np.full((8, 8, 8), 0.5), rho, {}))
+        n_valence = 10 if cid == "ca" else 3
+        append_jsonl(tmp_path / "manifest.jsonl", {"id": cid, "file": f"records/{cid}.npz", "n_valence": n_valence,
+                                                    "settings": {"xc": "PBE"}})
+    assert few_band_records(tmp_path) == ["ca"]  # Al: 4 bands for 3 electrons, 2.5 empty
+    assert invalidate(tmp_path, ["ca", "unknown"], "too few bands") == 1
+    assert [r["id"] for r in read_jsonl(tmp_path / "manifest.jsonl")] == ["al"]
+    assert not (tmp_path / "records" / "ca.npz").exists() and (tmp_path / "records" / "al.npz").exists()
+    assert read_jsonl(tmp_path / "invalidated.jsonl")[0]["reason"] == "too few bands"
+    assert few_band_records(tmp_path) == []

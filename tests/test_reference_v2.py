@@ -167,3 +167,30 @@ def test_migration_is_verified_resumable_and_refuses_foreign_files(tmp_path):
         migrate(tmp_path, progress=False)
     with pytest.raises(RecordError, match="nope.npz"):
         migrate_record(tmp_path / "records" / "nope.npz")
+
+
+def test_committed_datasheet_is_regenerated_from_the_manifest(tmp_path):
+    """data/v2/README.md is what ``python -m pymatgen_elfml.reference datasheet`` writes from the committed files."""
+    from pathlib import Path
+
+    from pymatgen_elfml.reference.datasheet import summarize, write_datasheet
+
+    repo = Path(__file__).resolve().parents[1]
+    folder = repo / "data" / "v2"
+    copy = tmp_path / "v2"
+    copy.mkdir()
+    for name in ("manifest.jsonl", "failures.jsonl", "invalidated.jsonl", "splits.json", "structures.json"):
+        if (folder / name).is_file():
+            (copy / name).write_bytes((folder / name).read_bytes())
+    (copy / "records").symlink_to(folder / "records")
+    runs = [json.loads((repo / "benchmarks" / "results" / f"reference_convergence{tag}.json").read_text())
+            for tag in ("", "_bands", "_templates")]
+    write_datasheet(copy, {"cases": {k: v for run in runs for k, v in run["cases"].items()}})
+    assert (copy / "README.md").read_text() == (folder / "README.md").read_text(), \
+        "regenerate it: python -m pymatgen_elfml.reference datasheet data/v2 --convergence benchmarks/results/reference_convergence*.json"
+    s = summarize(copy)
+    assert sum(s["bands"].values()) == s["n"] == len(read_jsonl(folder / "manifest.jsonl"))
+    done = {r["id"] for r in read_jsonl(folder / "manifest.jsonl")}
+    assert all(r["settings"].get("bands") == "uncapped" for r in read_jsonl(folder / "manifest.jsonl")
+               if r["id"] in {g["id"] for g in s["invalidated"]}), "an invalidated record came back with GPAW's capped bands"
+    assert done <= set(json.loads((folder / "splits.json").read_text()))

@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--retry-failed", action="store_true")
     b.add_argument("--max-atoms", type=int, default=None,
                    help="only cells of at most this many atoms (the small, cheap cells first; same manifest)")
+    b.add_argument("--ids", help="only these candidates: a .json list of ids or a .jsonl file of rows with an id (e.g. invalidated.jsonl)")
     plan = sub.add_parser("plan", help="write a structure set file in priority order")
     plan.add_argument("--out", required=True, help="set file to write (JSON)")
     plan.add_argument("--keep", help="plan v2: keep this set file's candidates (v1's) and add the v2 families")
@@ -90,6 +91,14 @@ def main(argv: list[str] | None = None) -> int:
     sheet = sub.add_parser("datasheet", help="write DIR/README.md from the manifest")
     sheet.add_argument("folder")
     sheet.add_argument("--convergence", nargs="*", default=[], help="JSON files written by benchmarks/reference_convergence.py")
+    inv = sub.add_parser("invalidate", help="remove records so that the next build recomputes them (logged)")
+    inv.add_argument("folder")
+    inv.add_argument("--ids", required=True, help="JSON file with a list of ids")
+    inv.add_argument("--reason", required=True, help="why, kept in invalidated.jsonl")
+    few = sub.add_parser("few-bands", help="list records computed with fewer than --min-empty empty bands (needs GPAW)")
+    few.add_argument("folder")
+    few.add_argument("--min-empty", type=float, default=2.0)
+    few.add_argument("--out", required=True, help="JSON file to write the ids to (input of invalidate --ids)")
     mig = sub.add_parser("migrate", help="store a folder's full-grid (format 1) records in the asymmetric unit")
     mig.add_argument("folder")
     one = sub.add_parser("one", help=argparse.SUPPRESS)
@@ -105,6 +114,19 @@ def main(argv: list[str] | None = None) -> int:
 
         print(json.dumps(migrate(args.folder)))
         return 0
+    if args.command == "invalidate":
+        from pymatgen_elfml.reference.build import invalidate
+
+        print(f"removed {invalidate(args.folder, json.loads(Path(args.ids).read_text()), args.reason)} records")
+        return 0
+    if args.command == "few-bands":
+        from pymatgen_elfml.io import write_text_atomic
+        from pymatgen_elfml.reference.build import few_band_records
+
+        ids = few_band_records(args.folder, args.min_empty)
+        write_text_atomic(args.out, json.dumps(ids))
+        print(f"{len(ids)} records with fewer than {args.min_empty:g} empty bands -> {args.out}")
+        return 0
     if args.command == "splits":
         return _splits(Path(args.folder), args.plan)
     if args.command == "datasheet":
@@ -119,6 +141,10 @@ def main(argv: list[str] | None = None) -> int:
     candidates = _candidates(args.structures)
     if args.max_atoms is not None:
         candidates = [c for c in candidates if len(c.structure) <= args.max_atoms]
+    if args.ids:
+        text = Path(args.ids).read_text()  # a JSON list, or JSON lines with an "id" (e.g. invalidated.jsonl)
+        wanted = set(json.loads(text)) if args.ids.endswith(".json") else {json.loads(line)["id"] for line in text.splitlines() if line.strip()}
+        candidates = [c for c in candidates if c.id in wanted]
     counts = build(candidates, args.out, workers=args.workers, timeout_s=args.timeout,
                    limit=args.limit, retry_failed=args.retry_failed)
     print(json.dumps(counts))

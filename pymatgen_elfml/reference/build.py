@@ -218,6 +218,48 @@ def run_one(candidate: dict, settings: dict, out: str | os.PathLike, compute: st
         return {"id": candidate["id"], "reason": reason, "wall_time_s": time.monotonic() - start}
 
 
+def invalidate(folder: str | os.PathLike, ids, reason: str) -> int:
+    """Remove records from a dataset folder so that the next ``build`` computes them again.
+
+    The manifest is rewritten without their rows (atomically), then the record files are deleted (an
+    interruption in between leaves orphans, which ``build`` deletes); each removed row goes to
+    ``invalidated.jsonl`` with ``reason``. Ids not in the manifest are ignored.
+
+    Returns:
+        the number of records removed.
+    """
+    from pymatgen_elfml.io import write_text_atomic
+
+    folder, ids = Path(folder), set(ids)
+    rows = read_jsonl(folder / "manifest.jsonl")
+    removed = [row for row in rows if row["id"] in ids]
+    for row in removed:
+        append_jsonl(folder / "invalidated.jsonl", {**row, "reason": reason})
+    write_text_atomic(folder / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows if r["id"] not in ids))
+    for row in removed:
+        (folder / row["file"]).unlink(missing_ok=True)
+    return len(removed)
+
+
+def few_band_records(folder: str | os.PathLike, min_empty: float = 2.0) -> list[str]:
+    """Ids of a folder's records computed with GPAW's default band count (settings without ``bands`` or
+    ``bands="gpaw"``) that left fewer than ``min_empty`` empty bands (``engine.gpaw_default_bands``; needs GPAW)."""
+    from pymatgen.core import Structure
+
+    from pymatgen_elfml.reference.engine import gpaw_default_bands
+    from pymatgen_elfml.reference.store import read_record
+
+    folder, out = Path(folder), []
+    for row in read_jsonl(folder / "manifest.jsonl"):
+        if row["settings"].get("bands", "gpaw") != "gpaw":
+            continue
+        structure: Structure = read_record(folder / row["file"]).structure
+        symbols = [site.specie.symbol for site in structure]
+        if gpaw_default_bands(symbols, row["settings"]["xc"]) - row["n_valence"] / 2 < min_empty:
+            out.append(row["id"])
+    return out
+
+
 def migrate(folder: str | os.PathLike, progress: bool = True) -> dict:
     """Convert every format-1 record of a dataset folder to the asymmetric-unit format 2.
 

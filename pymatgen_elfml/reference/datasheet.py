@@ -55,7 +55,9 @@ def summarize(folder: str | Path) -> dict:
         "f_block": (len(f_block), sum(f_block.values()) / 3600),
         "failures": fails,
         "bytes": size,
-        "settings": rows[0]["settings"] if rows else {},
+        "settings": rows[-1]["settings"] if rows else {},
+        "bands": Counter(r["settings"].get("bands", "gpaw") for r in rows),
+        "invalidated": read_jsonl(folder / "invalidated.jsonl"),
         "gpaw": sorted({r["gpaw_version"] for r in rows}),
     }
 
@@ -86,8 +88,24 @@ def write_datasheet(folder: str | Path, convergence: dict | None = None) -> Path
         atoms=", ".join(f"{k} atoms: {v}" for k, v in sorted(s["atoms"].items())),
         convergence=conv or "(not measured)",
         failures="\n".join(f"- `{f['id']}`: {f['reason']}" for f in s["failures"]) or "none",
+        bands=_bands_text(s),
     )
     return write_text_atomic(folder / "README.md", text)
+
+
+def _bands_text(s: dict) -> str:
+    """The band-count paragraph: records per ``bands`` setting and the invalidated (recomputed) ones."""
+    gone = s["invalidated"]
+    text = (f"Records by band count (`bands` setting): {s['bands'].get('uncapped', 0)} \"uncapped\" (ceil(0.6 N_valence) + 4 "
+            f"bands), {s['bands'].get('gpaw', 0)} \"gpaw\" (GPAW's default, the same capped at the setups' bound partial "
+            "waves; computed before 2026-12-02, each with at least 2 empty bands).")
+    if gone:
+        hours = sum(r["wall_time_s"] for r in gone) / 3600
+        text += (f" {len(gone)} records with fewer than 2 empty bands under GPAW's default (Ca, Sr, Ba cells: none; "
+                 f"K, Rb, Cs: half a band per atom) were removed (`invalidated.jsonl`, {hours:.2f} core-hours discarded, "
+                 "not counted above) and are recomputed with \"uncapped\" bands (`build --ids data/v2/invalidated.jsonl`); "
+                 "what the band count changes is in the convergence table (rows \"vs bands=gpaw\").")
+    return text
 
 
 TEMPLATE = """# Reference dataset v2: ELF and valence density of metal-only structures (GPAW)
@@ -117,6 +135,7 @@ successful GPAW runs (+{fail_hours:.2f} core-hours failed), one core per structu
   (ecut in eV, kspacing in 1/A with the 2 pi, smearing = Fermi-Dirac width in eV, grid_spacing in A;
   the real-space grid is the model's native grid: symmetry-commensurate, a multiple of 8).
   Spin-unpolarised for every structure (magnetic Fe, Co, Ni, Mn, Cr are treated non-magnetically).
+  {bands}
 - ELF: `gpaw.elf.elf_from_dft_calculation` (pseudo valence density and its kinetic energy density, as
   VASP computes it; 0 where the density < 1e-6 e/bohr^3). Near nuclei (< ~1 A) GPAW's ELF includes the
   smooth pseudo-core and will not match VASP: compare there with care.
@@ -140,7 +159,8 @@ the rest). `failures.jsonl`: failed ids and reasons. Load with
 
 ## Settings convergence
 Production settings vs 450 eV / k-spacing 0.2 1/A on the same grid (`benchmarks/reference_convergence.py`;
-the compressed templates with `--cases La:fcc:0.45 Y:hcp:0.45 --tag _templates`):
+the compressed templates with `--cases La:fcc:0.45 Y:hcp:0.45 --tag _templates`), and, in the rows marked
+"vs bands=gpaw", vs GPAW's default band count (`--compare bands=gpaw --tag _bands`):
 
 {convergence}
 

@@ -45,6 +45,11 @@ class ReferenceSettings:
         maxiter: SCF iteration limit.
         ncut: ELF is set to 0 where the density is below this (e/bohr^3, GPAW's unit).
         spinpol: spin-polarised calculation (the ELF is then GPAW's total ELF).
+        bands: "uncapped": ``band_count`` bands, ceil(0.6 N_valence) + 4 (GPAW's own default formula
+            without its cap); "gpaw": GPAW's default, that formula capped at the setups' bound partial
+            waves, which leaves a Ca, Sr or Ba cell with no empty band (a metal computed as a band
+            insulator: mean |dELF| 0.02 on fcc Ca) and K, Rb, Cs with half a band per atom. Records
+            computed before 2026-12-02 used "gpaw" (their settings lack the key).
     """
 
     ecut: float = 300.0
@@ -57,12 +62,41 @@ class ReferenceSettings:
     maxiter: int = 300
     ncut: float = 1e-6
     spinpol: bool = False
+    bands: str = "uncapped"
+
+    def __post_init__(self) -> None:
+        if self.bands not in ("uncapped", "gpaw"):
+            raise ValueError(f"bands must be 'uncapped' or 'gpaw', got {self.bands!r}")
 
 
 def kpoint_mesh(lattice: np.ndarray, kspacing: float) -> tuple[int, int, int]:
     """Gamma-centred mesh ceil(|b_i| / kspacing), |b_i| with the 2 pi, in 1/Angstrom."""
     recip = 2.0 * np.pi * np.linalg.norm(np.linalg.inv(np.asarray(lattice)).T, axis=1)
     return tuple(max(1, math.ceil(b / kspacing - 1e-9)) for b in recip)
+
+
+def band_count(structure: Structure, settings: ReferenceSettings) -> int | None:
+    """Number of bands for GPAW: ceil(0.6 N_valence) + 4 (20 % above the occupied count, plus 4), with
+    N_valence from the setups' valence table; None (GPAW's default) for ``bands="gpaw"``."""
+    if settings.bands == "gpaw":
+        return None
+    from pymatgen_elfml.valence import valence_electrons
+
+    return math.ceil(0.6 * valence_electrons(site.specie.symbol for site in structure)) + 4
+
+
+def gpaw_default_bands(symbols, xc: str = "PBE") -> int:
+    """The band count GPAW picks when none is given (needs GPAW): ceil(0.6 N_valence) + 4, capped at
+    the number of bound partial-wave orbitals of the setups (sum of 2l + 1). Compare with N_valence / 2
+    to see how many empty bands a ``bands="gpaw"`` record had."""
+    from gpaw.setup import create_setup
+    from gpaw.xc import XC
+
+    from pymatgen_elfml.valence import valence_electrons
+
+    symbols, functional = list(symbols), XC(xc)
+    bound = {el: create_setup(el, functional).get_default_nbands() for el in set(symbols)}
+    return min(math.ceil(0.6 * valence_electrons(symbols)) + 4, sum(bound[el] for el in symbols))
 
 
 def reference_grid(structure: Structure, settings: ReferenceSettings) -> tuple[int, int, int]:
@@ -97,7 +131,7 @@ def compute_reference(structure: Structure, settings: ReferenceSettings = Refere
     shape = reference_grid(structure, settings)
     kpts = kpoint_mesh(structure.lattice.matrix, settings.kspacing)
     atoms = AseAtomsAdaptor.get_atoms(structure)
-    calc = GPAW(mode=PW(settings.ecut), xc=settings.xc, kpts={"size": kpts, "gamma": True},
+    calc = GPAW(mode=PW(settings.ecut), xc=settings.xc, kpts={"size": kpts, "gamma": True}, nbands=band_count(structure, settings),
                 occupations=FermiDirac(settings.smearing), eigensolver="davidson", gpts=shape,
                 convergence={"density": settings.density_tol}, maxiter=settings.maxiter,
                 spinpol=settings.spinpol, txt=txt, symmetry={"point_group": True})
@@ -119,6 +153,7 @@ def compute_reference(structure: Structure, settings: ReferenceSettings = Refere
         "settings": asdict(settings),
         "grid": list(shape),
         "kpts": list(kpts),
+        "nbands": int(calc.get_number_of_bands()),
         "energy_eV": float(energy),
         "n_valence": n_valence,
         "electrons_in_rho": float(rho.sum() * structure.volume / rho.size),
