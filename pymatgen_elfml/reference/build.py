@@ -244,17 +244,14 @@ def invalidate(folder: str | os.PathLike, ids, reason: str) -> int:
 def few_band_records(folder: str | os.PathLike, min_empty: float = 2.0) -> list[str]:
     """Ids of a folder's records computed with GPAW's default band count (settings without ``bands`` or
     ``bands="gpaw"``) that left fewer than ``min_empty`` empty bands (``engine.gpaw_default_bands``; needs GPAW)."""
-    from pymatgen.core import Structure
-
     from pymatgen_elfml.reference.engine import gpaw_default_bands
-    from pymatgen_elfml.reference.store import read_record
+    from pymatgen_elfml.reference.store import record_species
 
     folder, out = Path(folder), []
     for row in read_jsonl(folder / "manifest.jsonl"):
         if row["settings"].get("bands", "gpaw") != "gpaw":
             continue
-        structure: Structure = read_record(folder / row["file"]).structure
-        symbols = [site.specie.symbol for site in structure]
+        symbols = record_species(folder / row["file"])
         if gpaw_default_bands(symbols, row["settings"]["xc"]) - row["n_valence"] / 2 < min_empty:
             out.append(row["id"])
     return out

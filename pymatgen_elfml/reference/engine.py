@@ -12,6 +12,7 @@ packages and the siteconfig); it is imported only inside ``compute_reference``.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import platform
@@ -89,14 +90,19 @@ def gpaw_default_bands(symbols, xc: str = "PBE") -> int:
     """The band count GPAW picks when none is given (needs GPAW): ceil(0.6 N_valence) + 4, capped at
     the number of bound partial-wave orbitals of the setups (sum of 2l + 1). Compare with N_valence / 2
     to see how many empty bands a ``bands="gpaw"`` record had."""
+    from pymatgen_elfml.valence import valence_electrons
+
+    symbols = list(symbols)
+    return min(math.ceil(0.6 * valence_electrons(symbols)) + 4, sum(_bound_orbitals(el, xc) for el in symbols))
+
+
+@functools.lru_cache(maxsize=None)
+def _bound_orbitals(element: str, xc: str) -> int:
+    """Sum of 2l + 1 over the bound partial waves of GPAW's setup of ``element``."""
     from gpaw.setup import create_setup
     from gpaw.xc import XC
 
-    from pymatgen_elfml.valence import valence_electrons
-
-    symbols, functional = list(symbols), XC(xc)
-    bound = {el: create_setup(el, functional).get_default_nbands() for el in set(symbols)}
-    return min(math.ceil(0.6 * valence_electrons(symbols)) + 4, sum(bound[el] for el in symbols))
+    return int(create_setup(element, XC(xc)).get_default_nbands())
 
 
 def reference_grid(structure: Structure, settings: ReferenceSettings) -> tuple[int, int, int]:

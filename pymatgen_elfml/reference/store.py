@@ -142,6 +142,16 @@ def read_record(path: str | os.PathLike, sha256: str | None = None) -> Record:
     return Record(meta.pop("id"), structure, codes.astype(np.float32) / np.float32(Q), rho, meta)
 
 
+def record_species(path: str | os.PathLike) -> list[str]:
+    """The element symbols of a record's sites, read without decoding its fields (RecordError if unreadable)."""
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            sites = json.loads(str(npz["structure"]))["sites"]
+        return [site["species"][0]["element"] for site in sites]
+    except (OSError, KeyError, ValueError, IndexError, EOFError, zipfile.BadZipFile) as exc:
+        raise RecordError(f"record {path} is unreadable: {exc}") from exc
+
+
 def record_format(path: str | os.PathLike) -> int:
     """1 (full grids) or 2 (asymmetric unit) for a readable record file."""
     try:
