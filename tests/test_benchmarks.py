@@ -38,7 +38,7 @@ def test_training_study_settings_read_flat_and_nested_configs():
     assert training_study.settings(nested) == text
 
 
-@pytest.mark.parametrize("name", ["patch_seams", "learning_curve", "reference_convergence", "speed", "scaling", "screening",
+@pytest.mark.parametrize("name", ["patch_seams", "learning_curve", "reference_convergence", "reference_recomputed", "speed", "scaling", "screening",
                                   "density", "vae"])
 def test_benchmark_scripts_import(name):
     __import__(name)
