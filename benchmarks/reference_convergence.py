@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
+from dataclasses import fields, replace
 
 import numpy as np
 
@@ -24,6 +24,20 @@ from pymatgen_elfml.reference.engine import ReferenceSettings, compute_reference
 from pymatgen_elfml.reference.structures import prototype_structure
 
 CASES = [("Al", "fcc", 1.0), ("Na", "bcc", 0.6), ("Cu", "fcc", 1.0), ("Mg", "hcp", 0.7)]
+
+
+def _overrides(base: ReferenceSettings, items: list[str]) -> dict:
+    """KEY=VALUE strings as typed ReferenceSettings fields (bool: true/false; SystemExit names a bad item)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or key not in {f.name for f in fields(base)}:
+            raise SystemExit(f"--compare takes KEY=VALUE with KEY a ReferenceSettings field, got {item!r}")
+        kind = type(getattr(base, key))
+        if kind is bool and value.lower() not in ("true", "false"):
+            raise SystemExit(f"--compare {key} takes true or false, got {value!r}")
+        out[key] = value.lower() == "true" if kind is bool else kind(float(value)) if kind is int else kind(value)
+    return out
 
 
 def main() -> None:
@@ -36,8 +50,7 @@ def main() -> None:
     cases = [(e, p, float(v)) for e, p, v in (c.split(":") for c in args.cases)] if args.cases else CASES
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     base = ReferenceSettings()
-    overrides = dict(item.split("=", 1) for item in args.compare)
-    tight = replace(base, **{k: type(getattr(base, k))(v) for k, v in overrides.items()})
+    tight = replace(base, **_overrides(base, args.compare))
     label = "" if args.compare == parser.get_default("compare") else f" (vs {' '.join(args.compare)})"
     rows = {}
     for element, proto, vr in cases:

@@ -1,7 +1,8 @@
 """What recomputing the invalidated reference records changed: old record (from git) vs the new one.
 
 For every row of ``data/v2/invalidated.jsonl`` whose id is back in the manifest, the old record file is
-read from git at ``--commit`` (the last commit that held it) and compared with the recomputed one on
+read from git at ``--commit`` (a commit that held the invalidated records; it must match the row's
+sha256, else the id is listed as not compared, like records never committed) and compared with the recomputed one on
 the same grid: mean and max |dELF| (whole cell and more than 1 A from nuclei), density NMAE
 (integral |rho_old - rho_new| / integral |rho_new|) and the GPAW wall-time ratio new / old, per chemical
 system and over all.
@@ -12,6 +13,7 @@ system and over all.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import tempfile
@@ -27,10 +29,11 @@ from pymatgen_elfml.reference.store import read_jsonl, read_record
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _old_record(commit: str, file: str):
-    """The record file as committed at ``commit`` (None if it was never committed there)."""
-    blob = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:data/v2/{file}"], capture_output=True).stdout
-    if not blob:
+def _old_record(commit: str, path: Path, sha256: str):
+    """The record file as committed at ``commit``; None if it was not committed there as the file of ``sha256``."""
+    blob = subprocess.run(["git", "-C", str(REPO), "show", f"{commit}:{path.relative_to(REPO).as_posix()}"],
+                          capture_output=True).stdout
+    if hashlib.sha256(blob).hexdigest() != sha256:
         return None
     with tempfile.NamedTemporaryFile(suffix=".npz") as handle:
         handle.write(blob)
@@ -53,11 +56,11 @@ def main() -> None:
     parser.add_argument("--commit", required=True, help="a commit that holds the old records")
     parser.add_argument("--folder", default=str(REPO / "data" / "v2"))
     args = parser.parse_args()
-    folder = Path(args.folder)
+    folder = Path(args.folder).resolve()
     new_rows = {r["id"]: r for r in read_jsonl(folder / "manifest.jsonl")}
     cases, skipped = {}, []
     for row in read_jsonl(folder / "invalidated.jsonl"):
-        old = _old_record(args.commit, row["file"]) if row["id"] in new_rows else None
+        old = _old_record(args.commit, folder / row["file"], row["sha256"]) if row["id"] in new_rows else None
         if old is None:
             skipped.append(row["id"])
             continue

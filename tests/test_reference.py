@@ -152,3 +152,26 @@ def test_invalidate_removes_rows_and_records_and_logs_them(tmp_path):
     assert not (tmp_path / "records" / "ca.npz").exists() and (tmp_path / "records" / "al.npz").exists()
     assert read_jsonl(tmp_path / "invalidated.jsonl")[0]["reason"] == "too few bands"
     assert few_band_records(tmp_path) == []
+
+
+def test_build_cli_ids_from_a_json_list_or_jsonl_rows_and_invalidate_cli(tmp_path, capsys):
+    from pymatgen_elfml.reference.__main__ import main
+    from pymatgen_elfml.reference.build import append_jsonl, read_jsonl
+    from pymatgen_elfml.reference.structures import _candidate, write_set
+
+    cands = [_candidate("a1", "elemental", "fcc", 1.0, al_fcc()), _candidate("n1", "elemental", "bcc", 0.6, na_bcc_compressed())]
+    write_set(cands, tmp_path / "set.json")
+    (tmp_path / "ids.json").write_text(json.dumps(["n1", "not-planned"]))
+    append_jsonl(tmp_path / "rows.jsonl", {"id": "a1", "reason": "x"})
+    args = ["build", "--structures", str(tmp_path / "set.json"), "--out", str(tmp_path / "out"), "--limit", "0"]
+    for ids, unknown in (("ids.json", True), ("rows.jsonl", False)):
+        assert main([*args, "--ids", str(tmp_path / ids)]) == 0
+        out = capsys.readouterr()
+        assert json.loads(out.out.strip().splitlines()[-1])["skipped"] == 1  # one candidate selected, none started
+        assert ("not among the candidates" in out.err) == unknown
+    folder = tmp_path / "out"
+    append_jsonl(folder / "manifest.jsonl", {"id": "n1", "file": "records/n1.npz", "wall_time_s": 1.0})
+    (folder / "records" / "n1.npz").write_bytes(b"stale")
+    assert main(["invalidate", str(folder), "--ids", str(tmp_path / "ids.json"), "--reason", "test"]) == 0
+    assert read_jsonl(folder / "manifest.jsonl") == [] and not (folder / "records" / "n1.npz").exists()
+    assert read_jsonl(folder / "invalidated.jsonl")[0]["reason"] == "test"

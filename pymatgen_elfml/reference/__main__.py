@@ -68,7 +68,19 @@ def _candidates(spec: str):
     return sets[spec]()
 
 
-def main(argv: list[str] | None = None) -> int:
+IDS_HELP = "a JSON list of ids (.json) or JSON lines of rows with an id (.jsonl, e.g. invalidated.jsonl)"
+
+
+def _read_ids(path: str) -> set[str]:
+    """Ids from a ``.json`` list or a ``.jsonl`` file of rows with an ``id`` (``IDS_HELP``)."""
+    from pymatgen_elfml.reference.store import read_jsonl
+
+    if path.lower().endswith(".jsonl"):
+        return {row["id"] for row in read_jsonl(Path(path))}
+    return set(json.loads(Path(path).read_text()))
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.reference")
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="compute reference fields for a structure set (resumable)")
@@ -80,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--retry-failed", action="store_true")
     b.add_argument("--max-atoms", type=int, default=None,
                    help="only cells of at most this many atoms (the small, cheap cells first; same manifest)")
-    b.add_argument("--ids", help="only these candidates: a .json list of ids or a .jsonl file of rows with an id (e.g. invalidated.jsonl)")
+    b.add_argument("--ids", help=f"only these candidates: {IDS_HELP}")
     plan = sub.add_parser("plan", help="write a structure set file in priority order")
     plan.add_argument("--out", required=True, help="set file to write (JSON)")
     plan.add_argument("--keep", help="plan v2: keep this set file's candidates (v1's) and add the v2 families")
@@ -91,9 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     sheet = sub.add_parser("datasheet", help="write DIR/README.md from the manifest")
     sheet.add_argument("folder")
     sheet.add_argument("--convergence", nargs="*", default=[], help="JSON files written by benchmarks/reference_convergence.py")
-    inv = sub.add_parser("invalidate", help="remove records so that the next build recomputes them (logged)")
+    inv = sub.add_parser("invalidate", help="remove records so that the next build recomputes them (logged); "
+                                            "not while a build writes the folder")
     inv.add_argument("folder")
-    inv.add_argument("--ids", required=True, help="JSON file with a list of ids")
+    inv.add_argument("--ids", required=True, help=IDS_HELP)
     inv.add_argument("--reason", required=True, help="why, kept in invalidated.jsonl")
     few = sub.add_parser("few-bands", help="list records computed with fewer than --min-empty empty bands (needs GPAW)")
     few.add_argument("folder")
@@ -104,7 +117,48 @@ def main(argv: list[str] | None = None) -> int:
     one = sub.add_parser("one", help=argparse.SUPPRESS)
     one.add_argument("job")
     one.add_argument("out")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def _datasheet(folder: str, convergence: list[str]) -> int:
+    from pymatgen_elfml.reference.datasheet import write_datasheet
+
+    runs = [json.loads(Path(p).read_text()) for p in sorted(convergence)]  # sorted: the table's row order
+    conv = {"cases": {k: v for run in runs for k, v in run["cases"].items()}} if runs else None
+    print("wrote", write_datasheet(folder, conv))
+    return 0
+
+
+def _few_bands(folder: str, min_empty: float, out: str) -> int:
+    from pymatgen_elfml.io import write_text_atomic
+    from pymatgen_elfml.reference.build import few_band_records
+
+    ids = few_band_records(folder, min_empty)
+    write_text_atomic(out, json.dumps(ids))
+    print(f"{len(ids)} records with fewer than {min_empty:g} empty bands -> {out}")
+    return 0
+
+
+def _build(args: argparse.Namespace) -> int:
+    from pymatgen_elfml.reference.build import build
+
+    candidates = _candidates(args.structures)
+    if args.max_atoms is not None:
+        candidates = [c for c in candidates if len(c.structure) <= args.max_atoms]
+    if args.ids:
+        wanted = _read_ids(args.ids)
+        unknown = wanted - {c.id for c in candidates}
+        if unknown:
+            print(f"{len(unknown)} ids of {args.ids} are not among the candidates, e.g. {sorted(unknown)[:3]}", file=sys.stderr)
+        candidates = [c for c in candidates if c.id in wanted]
+    counts = build(candidates, args.out, workers=args.workers, timeout_s=args.timeout,
+                   limit=args.limit, retry_failed=args.retry_failed)
+    print(json.dumps(counts))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     if args.command == "one":
         return _one(args.job, args.out)
     if args.command == "plan":
@@ -117,38 +171,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "invalidate":
         from pymatgen_elfml.reference.build import invalidate
 
-        print(f"removed {invalidate(args.folder, json.loads(Path(args.ids).read_text()), args.reason)} records")
+        print(f"removed {invalidate(args.folder, _read_ids(args.ids), args.reason)} records")
         return 0
     if args.command == "few-bands":
-        from pymatgen_elfml.io import write_text_atomic
-        from pymatgen_elfml.reference.build import few_band_records
-
-        ids = few_band_records(args.folder, args.min_empty)
-        write_text_atomic(args.out, json.dumps(ids))
-        print(f"{len(ids)} records with fewer than {args.min_empty:g} empty bands -> {args.out}")
-        return 0
+        return _few_bands(args.folder, args.min_empty, args.out)
     if args.command == "splits":
         return _splits(Path(args.folder), args.plan)
     if args.command == "datasheet":
-        from pymatgen_elfml.reference.datasheet import write_datasheet
-
-        runs = [json.loads(Path(p).read_text()) for p in args.convergence]
-        conv = {"cases": {k: v for run in runs for k, v in run["cases"].items()}} if runs else None
-        print("wrote", write_datasheet(args.folder, conv))
-        return 0
-    from pymatgen_elfml.reference.build import build
-
-    candidates = _candidates(args.structures)
-    if args.max_atoms is not None:
-        candidates = [c for c in candidates if len(c.structure) <= args.max_atoms]
-    if args.ids:
-        text = Path(args.ids).read_text()  # a JSON list, or JSON lines with an "id" (e.g. invalidated.jsonl)
-        wanted = set(json.loads(text)) if args.ids.endswith(".json") else {json.loads(line)["id"] for line in text.splitlines() if line.strip()}
-        candidates = [c for c in candidates if c.id in wanted]
-    counts = build(candidates, args.out, workers=args.workers, timeout_s=args.timeout,
-                   limit=args.limit, retry_failed=args.retry_failed)
-    print(json.dumps(counts))
-    return 0
+        return _datasheet(args.folder, args.convergence)
+    return _build(args)
 
 
 if __name__ == "__main__":

@@ -58,6 +58,7 @@ def summarize(folder: str | Path) -> dict:
         "settings": rows[-1]["settings"] if rows else {},
         "bands": Counter(r["settings"].get("bands", "gpaw") for r in rows),
         "invalidated": read_jsonl(folder / "invalidated.jsonl"),
+        "ids": done,
         "gpaw": sorted({r["gpaw_version"] for r in rows}),
     }
 
@@ -94,17 +95,20 @@ def write_datasheet(folder: str | Path, convergence: dict | None = None) -> Path
 
 
 def _bands_text(s: dict) -> str:
-    """The band-count paragraph: records per ``bands`` setting and the invalidated (recomputed) ones."""
-    gone = s["invalidated"]
+    """The band-count paragraph: records per ``bands`` setting and the invalidated ones, per reason."""
     text = (f"Records by band count (`bands` setting): {s['bands'].get('uncapped', 0)} \"uncapped\" (ceil(0.6 N_valence) + 4 "
             f"bands), {s['bands'].get('gpaw', 0)} \"gpaw\" (GPAW's default, the same capped at the setups' bound partial "
-            "waves; computed before 2026-12-02, each with at least 2 empty bands).")
+            "waves; computed before 2026-12-02, none with fewer than 2 empty bands: `few-bands` lists such records).")
+    gone = list({(r["id"], r.get("sha256")): r for r in s["invalidated"]}.values())  # a rerun may log a row twice
+    reasons: dict[str, list] = {}
+    for row in gone:
+        reasons.setdefault(row["reason"], []).append(row)
+    for reason, rows in reasons.items():
+        back = sum(r["id"] in s["ids"] for r in rows)
+        text += (f" {len(rows)} records were invalidated (`invalidated.jsonl`; {sum(r['wall_time_s'] for r in rows) / 3600:.2f} "
+                 f"core-hours discarded, not counted above; {back} recomputed since) because: {reason}.")
     if gone:
-        hours = sum(r["wall_time_s"] for r in gone) / 3600
-        text += (f" {len(gone)} records with fewer than 2 empty bands under GPAW's default (Ca, Sr, Ba cells: none; "
-                 f"K, Rb, Cs: half a band per atom) were removed (`invalidated.jsonl`, {hours:.2f} core-hours discarded, "
-                 "not counted above) and are recomputed with \"uncapped\" bands (`build --ids data/v2/invalidated.jsonl`); "
-                 "what the band count changes is in the convergence table (rows \"vs bands=gpaw\").")
+        text += " What the band count changes: the convergence table's rows \"vs bands=gpaw\"."
     return text
 
 

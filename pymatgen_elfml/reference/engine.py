@@ -89,7 +89,8 @@ def band_count(structure: Structure, settings: ReferenceSettings) -> int | None:
 def gpaw_default_bands(symbols, xc: str = "PBE") -> int:
     """The band count GPAW picks when none is given (needs GPAW): ceil(0.6 N_valence) + 4, capped at
     the number of bound partial-wave orbitals of the setups (sum of 2l + 1). Compare with N_valence / 2
-    to see how many empty bands a ``bands="gpaw"`` record had."""
+    to see how many empty bands a ``bands="gpaw"`` record had (spin-unpolarised; GPAW adds the magnetic
+    moment to N_valence for spin-polarised runs)."""
     from pymatgen_elfml.valence import valence_electrons
 
     symbols = list(symbols)
