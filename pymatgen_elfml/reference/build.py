@@ -223,7 +223,8 @@ def invalidate(folder: str | os.PathLike, ids, reason: str) -> int:
 
     The manifest is rewritten without their rows (atomically), then the record files are deleted (an
     interruption in between leaves orphans, which ``build`` deletes); each removed row goes to
-    ``invalidated.jsonl`` with ``reason``. Ids not in the manifest are ignored.
+    ``invalidated.jsonl`` with ``reason``. Ids not in the manifest are ignored. Do not run it beside a
+    ``build`` of the folder: a row that build appends meanwhile would be lost (its record then recomputed).
 
     Returns:
         the number of records removed.
