@@ -265,27 +265,31 @@ def asymmetric_unit(shape: tuple[int, int, int], ops: SeitzOps) -> tuple[np.ndar
     return au, np.searchsorted(au, rep).reshape(shape)
 
 
+def _bits(a: np.ndarray) -> np.ndarray:
+    """A float array's bit patterns as unsigned integers (a view); integer arrays unchanged."""
+    return a.view(f"u{a.itemsize}") if a.dtype.kind == "f" else a
+
+
 def au_encode(field: np.ndarray, au: np.ndarray, where: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Lossless asymmetric-unit form of a field: AU values plus the points that differ from them.
 
     A symmetric field is its AU values; a field that breaks the symmetry somewhere (numerical
     noise of the DFT code) also keeps those points, so ``au_decode`` returns it bit for bit.
+    Floats are compared and corrected by bit pattern, so -0.0 and NaN come back exactly, and a
+    float32 value a few ulp away from its orbit's representative costs a small integer.
 
     Returns:
         values (n_au,) in the field's dtype; fix_step (k,) uint32, the differences of the sorted
         flat indices of the differing points (the first from 0: small numbers that compress
-        well); fix_values (k,) their values, or for integer fields their differences from the
-        AU value (wrapping, in the field's dtype: small numbers again). Floats are compared by bit
-        pattern, so -0.0 and NaN come back exactly.
+        well); fix_values (k,) their differences from the AU value, wrapping, in the field's
+        dtype for integer fields and in the unsigned integer of the same size (``u4`` for
+        float32) for float fields: small numbers again.
     """
     flat = np.asarray(field).reshape(-1)
     values = flat[au]
-    expanded = values[where.reshape(-1)]
-    if flat.dtype.kind == "f":  # compare bit patterns: -0.0 and NaN come back as they were
-        fix = np.flatnonzero(flat.view(f"u{flat.itemsize}") != expanded.view(f"u{flat.itemsize}"))
-        return values, np.diff(fix, prepend=0).astype(np.uint32), flat[fix]
-    fix = np.flatnonzero(flat != expanded)
-    return values, np.diff(fix, prepend=0).astype(np.uint32), flat[fix] - expanded[fix]
+    bits, expanded = _bits(flat), _bits(values)[where.reshape(-1)]
+    fix = np.flatnonzero(bits != expanded)
+    return values, np.diff(fix, prepend=0).astype(np.uint32), bits[fix] - expanded[fix]
 
 
 def au_decode(values: np.ndarray, where: np.ndarray, fix_step: np.ndarray | None = None,
@@ -293,8 +297,8 @@ def au_decode(values: np.ndarray, where: np.ndarray, fix_step: np.ndarray | None
     """Inverse of ``au_encode``: the full (n0, n1, n2) field."""
     out = np.asarray(values)[where]
     if fix_step is not None and len(fix_step):
-        flat, fix = out.reshape(-1), np.cumsum(np.asarray(fix_step, dtype=np.int64))
-        flat[fix] = flat[fix] + fix_values if out.dtype.kind in "iu" else fix_values
+        flat, fix = _bits(out.reshape(-1)), np.cumsum(np.asarray(fix_step, dtype=np.int64))
+        flat[fix] += np.asarray(fix_values, dtype=flat.dtype)
     return out
 
 

@@ -131,18 +131,59 @@ def _symmetric_fields(structure, shape=(16, 16, 24)):
     return elf, rho
 
 
-def test_format2_record_is_small_exact_and_keeps_symmetry_breaking_points(tmp_path):
+def test_format3_record_is_small_exact_and_keeps_symmetry_breaking_points(tmp_path):
     elf, rho = _symmetric_fields(_hcp())
     elf[3, 4, 5] += 1e-3  # numerical noise of a DFT code: kept exactly
     rho[1, 2, 3] *= 1.001
+    rho[2, 2, 2] = np.nextafter(rho[2, 2, 2], np.float32(1))  # one ulp, as GPAW's hcp densities do
     path = tmp_path / "r.npz"
     digest = write_record(path, Record("hcp", _hcp(), elf, rho, {"n_valence": 20}))
     rec = read_record(path, sha256=digest)
     codes = np.rint(np.clip(elf, 0, 1) * Q).astype(np.uint16)
     assert fields_sha256(np.rint(rec.elf * Q), rec.rho) == fields_sha256(codes, rho) == rec.meta["fields_sha256"]
     with np.load(path) as npz:
-        assert record_format(path) == 2 and len(npz["elf_au"]) < rho.size / 4
-        assert len(npz["elf_fix_step"]) >= 1 and len(npz["rho_fix_step"]) >= 1
+        assert record_format(path) == 3 and npz["elf_au"].shape[1] < rho.size / 4
+        assert npz["elf_fix_step"].shape[1] >= 1 and npz["rho_fix_step"].shape[1] >= 2
+        deltas = npz["rho_fix"].T.copy().view(np.int32).ravel()  # bit-pattern differences, byte-shuffled
+        assert np.any(np.abs(deltas) == 1) and np.all(deltas != 0)
+
+
+def _write_format2(path, structure, elf, rho, meta):
+    """A record as format 2 wrote it: unshuffled arrays, raw float32 at the density's odd points."""
+    from pymatgen_elfml import symmetry
+    from pymatgen_elfml.reference.store import _storage_ops
+
+    codes = np.rint(np.clip(elf, 0, 1) * Q).astype(np.uint16)
+    ops = _storage_ops(structure, codes.shape)
+    au, where = symmetry.asymmetric_unit(codes.shape, ops)
+    arrays = {"format": np.array(2), "grid": np.array(codes.shape, dtype=np.int32),
+              "ops_rot": ops.rotations.astype(np.int8), "ops_trans": ops.translations}
+    elf_au, elf_step, elf_fix = symmetry.au_encode(codes, au, where)
+    flat = rho.reshape(-1)
+    odd = np.flatnonzero(flat.view(np.uint32) != flat[au][where.reshape(-1)].view(np.uint32))
+    arrays.update(elf_au=elf_au, elf_fix_step=elf_step, elf_fix=elf_fix, rho_au=flat[au],
+                  rho_fix_step=np.diff(odd, prepend=0).astype(np.uint32), rho_fix=flat[odd])
+    meta = {"id": "hcp", **meta, "fields_sha256": fields_sha256(codes, rho)}
+    np.savez_compressed(path, **arrays, structure=np.array(json.dumps(structure.as_dict())), meta=np.array(json.dumps(meta)))
+
+
+def test_format2_records_are_read_and_migrated_bit_for_bit(tmp_path):
+    elf, rho = _symmetric_fields(_hcp())
+    rho[1, 2, 3] *= 1.001
+    rho[0, 0, 5] = np.nextafter(rho[0, 0, 5], np.float32(0))
+    (tmp_path / "records").mkdir()
+    path = tmp_path / "records" / "hcp.npz"
+    _write_format2(path, _hcp(), elf, rho, {"n_valence": 20})
+    from pymatgen_elfml.reference.store import sha256_file
+
+    assert record_format(path) == 2 and np.array_equal(read_record(path).rho, rho)
+    row = {"id": "hcp", "file": "records/hcp.npz", "sha256": sha256_file(path)}
+    (tmp_path / "manifest.jsonl").write_text(json.dumps(row) + "\n")
+    assert migrate(tmp_path, progress=False) == {"migrated": 1, "already": 0}
+    (new_row,) = read_jsonl(tmp_path / "manifest.jsonl")
+    after = read_record(path, sha256=new_row["sha256"])
+    assert record_format(path) == 3 and np.array_equal(after.rho, rho)
+    assert new_row["fields_sha256"] == after.meta["fields_sha256"] == fields_sha256(np.rint(elf * Q).astype(np.uint16), rho)
 
 
 def test_migration_is_verified_resumable_and_refuses_foreign_files(tmp_path):

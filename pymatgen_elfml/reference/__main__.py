@@ -112,7 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     few.add_argument("folder")
     few.add_argument("--min-empty", type=float, default=2.0)
     few.add_argument("--out", required=True, help="JSON file to write the ids to (input of invalidate --ids)")
-    mig = sub.add_parser("migrate", help="store a folder's full-grid (format 1) records in the asymmetric unit")
+    mig = sub.add_parser("migrate", help="rewrite a folder's records of older formats (1: full grids, 2) in the current one, checked bit for bit")
     mig.add_argument("folder")
     one = sub.add_parser("one", help=argparse.SUPPRESS)
     one.add_argument("job")

@@ -25,7 +25,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from pymatgen_elfml.reference.engine import ReferenceSettings
-from pymatgen_elfml.reference.store import append_jsonl, read_jsonl, sha256_file  # noqa: F401 (read_jsonl re-exported)
+from pymatgen_elfml.reference.store import append_jsonl, read_jsonl, sha256_file, write_jsonl  # noqa: F401 (read_jsonl re-exported)
 from pymatgen_elfml.valence import SETUP_VALENCE
 
 
@@ -229,14 +229,12 @@ def invalidate(folder: str | os.PathLike, ids, reason: str) -> int:
     Returns:
         the number of records removed.
     """
-    from pymatgen_elfml.io import write_text_atomic
-
     folder, ids = Path(folder), set(ids)
     rows = read_jsonl(folder / "manifest.jsonl")
     removed = [row for row in rows if row["id"] in ids]
     for row in removed:
         append_jsonl(folder / "invalidated.jsonl", {**row, "reason": reason})
-    write_text_atomic(folder / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows if r["id"] not in ids))
+    write_jsonl(folder / "manifest.jsonl", [r for r in rows if r["id"] not in ids])
     for row in removed:
         (folder / row["file"]).unlink(missing_ok=True)
     return len(removed)
@@ -259,7 +257,7 @@ def few_band_records(folder: str | os.PathLike, min_empty: float = 2.0) -> list[
 
 
 def migrate(folder: str | os.PathLike, progress: bool = True) -> dict:
-    """Convert every format-1 record of a dataset folder to the asymmetric-unit format 2.
+    """Convert every record of a dataset folder in an older format (1 or 2) to the current one.
 
     Each record is verified bit for bit (``store.migrate_record``) before it replaces the old file;
     the manifest row gets the new ``sha256`` and the ``fields_sha256`` of the original fields.
@@ -269,15 +267,14 @@ def migrate(folder: str | os.PathLike, progress: bool = True) -> dict:
     Returns:
         counts {"migrated", "already"}.
     """
-    from pymatgen_elfml.io import write_text_atomic
-    from pymatgen_elfml.reference.store import RecordError, migrate_record, read_record, record_format
+    from pymatgen_elfml.reference.store import FORMAT, RecordError, migrate_record, read_record, record_format
 
     folder = Path(folder)
     rows = read_jsonl(folder / "manifest.jsonl")
     counts = {"migrated": 0, "already": 0}
     for row in tqdm(rows, desc="migrate", unit="record", disable=not progress):
         path = folder / row["file"]
-        if record_format(path) == 1:
+        if record_format(path) < FORMAT:
             row["sha256"], row["fields_sha256"] = migrate_record(path, row["sha256"])
             counts["migrated"] += 1
         else:
@@ -286,5 +283,5 @@ def migrate(folder: str | os.PathLike, progress: bool = True) -> dict:
                 raise RecordError(f"record {path} matches neither its manifest checksum nor a migration of it")
             row["sha256"], row["fields_sha256"] = digest, rec.meta["fields_sha256"]
             counts["already"] += 1
-    write_text_atomic(folder / "manifest.jsonl", "".join(json.dumps(r) + "\n" for r in rows))
+    write_jsonl(folder / "manifest.jsonl", rows)
     return counts

@@ -147,11 +147,12 @@ successful GPAW runs (+{fail_hours:.2f} core-hours failed), one core per structu
   its integral equals the setups' valence count (checked for every record by `tests/test_data.py`).
 
 ## Storage (asymmetric unit)
-`records/<id>.npz` (format 2, `pymatgen_elfml/reference/store.py`): ELF as uint16 codes (ELF x 65535:
+`records/<id>.npz` (format 3, `pymatgen_elfml/reference/store.py`): ELF as uint16 codes (ELF x 65535:
 error <= 7.6e-6) and density as float32 (e/A^3), both only at one grid point per orbit of the structure's
 space group (its operators stored in the record), plus the points where GPAW's field breaks that symmetry
-numerically, so the full grid is reconstructed bit for bit; `meta.fields_sha256` hashes the full-grid
-fields (for v1's records: before migration by `python -m pymatgen_elfml.reference migrate`), and
+numerically (as bit-pattern differences), so the full grid is reconstructed bit for bit; arrays are
+byte-shuffled before compression. `meta.fields_sha256` hashes the full-grid fields (for records of older
+formats: before migration by `python -m pymatgen_elfml.reference migrate`), and
 `tests/test_data.py` reconstructs every record against it. `v1_ids.json`: the 413 records of dataset v1
 (the shipped models' training and test data; benchmarks take it as `--subset`). `manifest.jsonl`: one line per record (id, family,
 prototype, formula, V/V0, space group, grid, settings, energy, wall time, GPAW version, file, sha256,
