@@ -113,39 +113,49 @@ def build(candidates, out: str | os.PathLike, settings: ReferenceSettings = Refe
     covered = {row.get("split_key") for row in finished}
     todo = priority_order([c for c in candidates if c.id not in done and c.id not in failed], covered=covered)[:limit]
     counts = {"done": 0, "failed": 0, "skipped": len(candidates) - len(todo)}
-    running: dict = {}
     bar = tqdm(total=len(todo), desc="reference", unit="structure", disable=not progress)
     with tempfile.TemporaryDirectory(prefix="elfml-ref-") as scratch:
-        queue = list(todo)
-        while queue or running:
-            while queue and len(running) < workers:
-                cand = queue.pop(0)
-                running[cand.id] = (cand, _start(cand, out, settings, Path(scratch)), time.monotonic())
-            time.sleep(0.2)
-            for cid, (cand, proc, t0) in list(running.items()):
-                elapsed = time.monotonic() - t0
-                if proc.poll() is None and elapsed < timeout_s:
-                    continue
-                if proc.poll() is None:
-                    proc.kill()
-                    proc.wait()
-                    reason = f"timeout after {timeout_s:.0f} s"
-                else:
-                    reason = (proc.stderr.read() or "").strip().splitlines()[-1:] or [f"exit code {proc.returncode}"]
-                    reason = reason[0] if proc.returncode else None
-                del running[cid]
-                bar.update(1)
-                record = out / "records" / f"{cid}.npz"
-                if reason is None and record.is_file():
-                    append_jsonl(out / "manifest.jsonl", _manifest_row(cand, record, elapsed))
-                    counts["done"] += 1
-                else:
-                    append_jsonl(out / "failures.jsonl", {"id": cid, "reason": reason or "no record written",
-                                                           "wall_time_s": elapsed})
-                    counts["failed"] += 1
-                bar.set_postfix(done=counts["done"], failed=counts["failed"])
+        for cand, reason, elapsed in _pool(todo, out, settings, workers, timeout_s, Path(scratch)):
+            record = out / "records" / f"{cand.id}.npz"
+            if reason is None and record.is_file():
+                append_jsonl(out / "manifest.jsonl", _manifest_row(cand, record, elapsed))
+                counts["done"] += 1
+            else:
+                append_jsonl(out / "failures.jsonl", {"id": cand.id, "reason": reason or "no record written",
+                                                       "wall_time_s": elapsed})
+                counts["failed"] += 1
+            bar.update(1)
+            bar.set_postfix(done=counts["done"], failed=counts["failed"])
     bar.close()
     return counts
+
+
+def _pool(todo: list, out: Path, settings: ReferenceSettings, workers: int, timeout_s: float, scratch: Path):
+    """Run ``todo`` in at most ``workers`` GPAW processes; yields (candidate, failure reason or None, wall s)."""
+    queue, running = list(todo), {}
+    while queue or running:
+        while queue and len(running) < workers:
+            cand = queue.pop(0)
+            running[cand.id] = (cand, _start(cand, out, settings, scratch), time.monotonic())
+        time.sleep(0.2)
+        for cid, (cand, proc, t0) in list(running.items()):
+            elapsed = time.monotonic() - t0
+            if proc.poll() is None and elapsed < timeout_s:
+                continue
+            del running[cid]
+            yield cand, _outcome(proc, timeout_s), elapsed
+
+
+def _outcome(proc: subprocess.Popen, timeout_s: float) -> str | None:
+    """None for a process that exited cleanly; else why it failed (a still-running one is killed: timeout)."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+        return f"timeout after {timeout_s:.0f} s"
+    if not proc.returncode:
+        return None
+    last = (proc.stderr.read() or "").strip().splitlines()[-1:]
+    return last[0] if last else f"exit code {proc.returncode}"
 
 
 def _manifest_row(cand, record: Path, elapsed: float) -> dict:

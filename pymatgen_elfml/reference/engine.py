@@ -129,8 +129,6 @@ def compute_reference(structure: Structure, settings: ReferenceSettings = Refere
     Raises:
         ReferenceError: SCF not converged or any GPAW failure.
     """
-    import gpaw
-    from gpaw import GPAW, PW, FermiDirac
     from gpaw.elf import elf_from_dft_calculation
     from pymatgen.io.ase import AseAtomsAdaptor
 
@@ -138,11 +136,7 @@ def compute_reference(structure: Structure, settings: ReferenceSettings = Refere
     shape = reference_grid(structure, settings)
     kpts = kpoint_mesh(structure.lattice.matrix, settings.kspacing)
     atoms = AseAtomsAdaptor.get_atoms(structure)
-    calc = GPAW(mode=PW(settings.ecut), xc=settings.xc, kpts={"size": kpts, "gamma": True}, nbands=band_count(structure, settings),
-                occupations=FermiDirac(settings.smearing), eigensolver="davidson", gpts=shape,
-                convergence={"density": settings.density_tol}, maxiter=settings.maxiter,
-                spinpol=settings.spinpol, txt=txt, symmetry={"point_group": True})
-    atoms.calc = calc
+    atoms.calc = calc = _calculator(structure, settings, shape, kpts, txt)
     try:
         energy = atoms.get_potential_energy()
         elf = np.asarray(elf_from_dft_calculation(calc, ncut=settings.ncut).gather().data, dtype=float)
@@ -155,18 +149,35 @@ def compute_reference(structure: Structure, settings: ReferenceSettings = Refere
         raise ReferenceError(f"GPAW returned grids {elf.shape}, {rho.shape}; expected {shape}")
     if not (np.all(np.isfinite(elf)) and np.all(np.isfinite(rho))):
         raise ReferenceError("GPAW returned NaN/inf in ELF or density")
-    n_valence = float(sum(setup.Nv for setup in calc.dft.setups))
-    metadata = {
+    metadata = _metadata(calc, structure, settings, shape, kpts, float(energy), rho, time.perf_counter() - start)
+    return np.clip(elf, 0.0, 1.0), rho, metadata
+
+
+def _calculator(structure: Structure, settings: ReferenceSettings, shape, kpts, txt: str | None):
+    """The GPAW calculator of ``compute_reference``: plane waves, Fermi-Dirac smearing, the model's grid."""
+    from gpaw import GPAW, PW, FermiDirac
+
+    return GPAW(mode=PW(settings.ecut), xc=settings.xc, kpts={"size": kpts, "gamma": True},
+                nbands=band_count(structure, settings), occupations=FermiDirac(settings.smearing),
+                eigensolver="davidson", gpts=shape, convergence={"density": settings.density_tol},
+                maxiter=settings.maxiter, spinpol=settings.spinpol, txt=txt, symmetry={"point_group": True})
+
+
+def _metadata(calc, structure: Structure, settings: ReferenceSettings, shape, kpts, energy: float,
+              rho: np.ndarray, wall_time_s: float) -> dict:
+    """A record's calculation metadata: settings, grid, k-mesh, bands, energy (eV), valence, versions."""
+    import gpaw
+
+    return {
         "settings": asdict(settings),
         "grid": list(shape),
         "kpts": list(kpts),
         "nbands": int(calc.get_number_of_bands()),
-        "energy_eV": float(energy),
-        "n_valence": n_valence,
+        "energy_eV": energy,
+        "n_valence": float(sum(setup.Nv for setup in calc.dft.setups)),
         "electrons_in_rho": float(rho.sum() * structure.volume / rho.size),
-        "wall_time_s": time.perf_counter() - start,
+        "wall_time_s": wall_time_s,
         "gpaw_version": gpaw.__version__,
         "host": platform.node(),
         "threads": int(os.environ.get("OPENBLAS_NUM_THREADS", "0") or 0),
     }
-    return np.clip(elf, 0.0, 1.0), rho, metadata
