@@ -214,7 +214,7 @@ def test_committed_datasheet_is_regenerated_from_the_manifest(tmp_path):
     """data/v2/README.md is what ``python -m pymatgen_elfml.reference datasheet`` writes from the committed files."""
     from pathlib import Path
 
-    from pymatgen_elfml.reference.datasheet import summarize, write_datasheet
+    from pymatgen_elfml.reference.datasheet import load_convergence, summarize, write_datasheet
 
     repo = Path(__file__).resolve().parents[1]
     folder = repo / "data" / "v2"
@@ -224,9 +224,7 @@ def test_committed_datasheet_is_regenerated_from_the_manifest(tmp_path):
         if (folder / name).is_file():
             (copy / name).write_bytes((folder / name).read_bytes())
     (copy / "records").symlink_to(folder / "records")
-    runs = [json.loads((repo / "benchmarks" / "results" / f"reference_convergence{tag}.json").read_text())
-            for tag in ("", "_bands", "_templates")]
-    write_datasheet(copy, {"cases": {k: v for run in runs for k, v in run["cases"].items()}})
+    write_datasheet(copy, load_convergence((repo / "benchmarks" / "results").glob("reference_convergence*.json")))
     assert (copy / "README.md").read_text() == (folder / "README.md").read_text(), \
         "regenerate it: python -m pymatgen_elfml.reference datasheet data/v2 --convergence benchmarks/results/reference_convergence*.json"
     s = summarize(copy)

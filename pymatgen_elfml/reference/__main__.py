@@ -121,11 +121,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _datasheet(folder: str, convergence: list[str]) -> int:
-    from pymatgen_elfml.reference.datasheet import write_datasheet
+    from pymatgen_elfml.reference.datasheet import load_convergence, write_datasheet
 
-    runs = [json.loads(Path(p).read_text()) for p in sorted(convergence)]  # sorted: the table's row order
-    conv = {"cases": {k: v for run in runs for k, v in run["cases"].items()}} if runs else None
-    print("wrote", write_datasheet(folder, conv))
+    print("wrote", write_datasheet(folder, load_convergence(convergence)))
     return 0
 
 

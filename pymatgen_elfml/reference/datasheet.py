@@ -63,6 +63,15 @@ def summarize(folder: str | Path) -> dict:
     }
 
 
+def load_convergence(paths) -> dict | None:
+    """Merge ``benchmarks/reference_convergence.py`` result files into {"cases": ...}; None for no files.
+
+    Files are read in sorted order (the table's row order, independent of the shell's glob order).
+    """
+    runs = [json.loads(Path(p).read_text()) for p in sorted(str(p) for p in paths)]
+    return {"cases": {k: v for run in runs for k, v in run["cases"].items()}} if runs else None
+
+
 def write_datasheet(folder: str | Path, convergence: dict | None = None) -> Path:
     """Write ``folder/README.md`` from the manifest (and a convergence result, if given)."""
     from pymatgen_elfml.reference.plan_v2 import UNREACHABLE_METALS
