@@ -13,9 +13,11 @@ from conftest import REPO
 
 from pymatgen_elfml.data.dataset import (PatchDataset, PatchGeometry, RandomSamplerWithEpoch, collate_patches)
 from pymatgen_elfml.losses import UncertaintyWeightedLoss, gradient_loss, histogram_kl, voxel_loss
+from pymatgen_elfml.nn.unet import PeriodicUNet3D
 from pymatgen_elfml.predictor import ElfPredictor
 from pymatgen_elfml.train import loop
 from pymatgen_elfml.train.config import TrainConfig
+from pymatgen_elfml.train.local import fit_trees
 from pymatgen_elfml.train.release import release
 
 GEOM = PatchGeometry(patch=8, halo=4, stride=8)
@@ -125,6 +127,21 @@ def test_forest_branch_run_records_stage_one_and_keeps_the_best(triplets, tmp_pa
     config = tiny_config(triplets, out, inputs="sad_features", loss="smoothl1_grad", core_weight=0.25)
     refit = loop.evaluate(net, loop._loss(config), loop._datasets(config, 0)[1], config, torch.device("cpu"))
     assert refit["mae"] == pytest.approx(best["val"]["mae"], rel=1e-5)
+
+
+def test_forest_depth_cap_is_a_config_field(triplets, tmp_path):
+    """``tree_depth`` caps the levels of the fitted trees (the traversal rounds of ``TreeEnsemble``); 0 lifts
+    the cap, a negative value is refused."""
+    pytest.importorskip("sklearn")
+    with pytest.raises(ValueError, match="tree_depth"):
+        tiny_config(triplets, tmp_path, tree_depth=-1)
+    depths = {}
+    for cap in (2, 0):
+        config = tiny_config(triplets, tmp_path, inputs="sad_features", pointwise_trees=6, pointwise_leaves=15, tree_depth=cap)
+        net = PeriodicUNet3D(config.arch)
+        fit_trees(net, loop._datasets(config, 0)[0], config.core_weight, config.seed, max_depth=config.tree_depth)
+        depths[cap] = int(net.trees.depth)
+    assert depths[2] == 2 and depths[0] > 2
 
 
 FOREST_DENSITY = dict(inputs="valence_features", pointwise_trees=5, pointwise_leaves=7, target="density",

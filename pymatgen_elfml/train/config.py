@@ -100,6 +100,8 @@ class TrainConfig(NestedFlags):
         pointwise_steps: steps of fitting an MLP pointwise branch (``arch.pointwise_hidden``) alone on
             sampled voxels before the main training (``train.local``); a forest branch
             (``arch.pointwise_trees``) is always fitted first (``train.local.fit_trees``).
+        tree_depth: the most levels of one tree of that forest (0: no cap beyond ``arch.pointwise_leaves``);
+            inference walks every tree this many rounds, so deeper trees cost time per voxel.
         loss: "composite" (Smooth-L1 + gradient + histogram KL, learned log-precisions initialised
             from the first batch) or "smoothl1_grad" (Smooth-L1 + grad_weight * gradient).
         core_radius, core_weight: voxels within core_radius (A) of a nucleus weigh core_weight in the
@@ -134,6 +136,7 @@ class TrainConfig(NestedFlags):
     lr: float = 2e-3
     weight_decay: float = 1e-4
     pointwise_steps: int = 0
+    tree_depth: int = 8
     loss: str = "composite"
     grad_weight: float = 0.5
     core_radius: float = 1.0
@@ -159,6 +162,8 @@ class TrainConfig(NestedFlags):
         if self.loss == "composite" and self.arch.target != "elf":
             raise ValueError("the composite loss has a histogram term over ELF values in [0, 1]: train a density "
                              "target with --loss smoothl1_grad")
+        if not isinstance(self.tree_depth, int) or self.tree_depth < 0:
+            raise ValueError(f"tree_depth must be an integer >= 0 (0: uncapped), got {self.tree_depth!r}")
         if not 0 < self.train_fraction <= 1 or self.core_weight < 0 or self.charge_weight < 0:
             raise ValueError(f"need 0 < train_fraction <= 1, core_weight >= 0 and charge_weight >= 0: {self}")
         g = self.geometry
