@@ -102,7 +102,7 @@ def summarize(results: dict) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--data", default="data/v2", type=Path)
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test", help="'none': only the --vasp files")
     parser.add_argument("--model", default=None)
     parser.add_argument("--mode", default="auto", choices=["auto", "whole", "patches"])
     parser.add_argument("--nosym", action="store_true", help="also run --model's weights without symmetry pooling")
@@ -142,7 +142,8 @@ def main() -> None:
             for method, m in res["methods"].items():
                 print(f"{name} {method:35s} MAE {m['mae']:.4f} RMSE {m['rmse']:.4f} MAE>1A {m['far_mae']:.4f} "
                       f"maxima recall {m['recall']:.2f} (n_ref {m['n_ref']})")
-    table = summarize(evaluate(args.data, args.split, predictors, _train_mean(args.data, subset), evaluated))
+    table = {} if args.split == "none" else summarize(
+        evaluate(args.data, args.split, predictors, _train_mean(args.data, subset), evaluated))
     print(f"{'method | subset':45s} {'n':>4s} {'MAE':>7s} {'RMSE':>7s} {'P95':>7s} {'PSNR':>6s} {'hist':>6s} {'MAE>1A':>7s} {'max recall':>10s}")
     for name, m in table.items():
         print(f"{name:45s} {m['n']:4d} {m['mae']:7.4f} {m['rmse']:7.4f} {m['p95']:7.4f} {m['psnr']:6.2f} "

@@ -104,9 +104,13 @@ def test_tiny_run_gives_a_loadable_model(triplets, tmp_path, Al4):
                                           "fp32": {"median_s": 0.3, "median_ratio_vs_gpaw": 100.0, "min_ratio_vs_gpaw": 50.0}},
              "structures": []}  # the format benchmarks/speed.py writes
     (tmp_path / "speed.json").write_text(json.dumps(speed))
-    dest = release(tmp_path / "run", "tiny-v0", tmp_path / "acc.json", tmp_path / "speed.json", models=tmp_path / "models")
+    vasp = {"Ag4_hcp.ELFCAR.gz": {"formula": "Ag", "grid": [20, 20, 60], "methods": {"model | whole cell": {**row, "mae": 0.07}}}}
+    (tmp_path / "vasp.json").write_text(json.dumps({"split": "none", "table": {}, "vasp": vasp}))  # accuracy.py --split none
+    accuracy = [tmp_path / "acc.json", tmp_path / "vasp.json"]
+    dest = release(tmp_path / "run", "tiny-v0", accuracy, tmp_path / "speed.json", models=tmp_path / "models")
     assert ElfPredictor.from_pretrained(dest, device="cpu").spec.trained
     card = (dest / "MODEL_CARD.md").read_text()
+    assert "Real VASP `Ag4_hcp.ELFCAR.gz` (Ag, grid [20, 20, 60])" in card and "| model | whole cell | 2 | 0.070 |" in card
     assert "- fp32: median 0.300 s per structure, median GPAW / prediction 100x (min 50x)" in card
     assert "# tiny-v0" in card and "| model | all | 2 | 0.100 |" in card and "2 epochs x up to 16 patches" in card
     assert (dest / "training_metrics.jsonl").read_text() == (tmp_path / "run" / "metrics.jsonl").read_text()

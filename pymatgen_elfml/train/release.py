@@ -6,7 +6,8 @@
 Copies the run's best-on-validation ``model/`` (weights.pt + config.json, checksum verified by
 loading it), the run's ``config.json`` as ``training_config.json`` and ``metrics.jsonl`` as
 ``training_metrics.jsonl``, and writes ``MODEL_CARD.md`` from those files and the benchmark JSON
-(every number in the generated sections is read from a file a command wrote), the markdown files
+(every number in the generated sections is read from a file a command wrote; further ``--accuracy`` files, e.g.
+``accuracy.py --split none --vasp ...``, add their real-VASP tables), the markdown files
 given with ``--include`` (tables written by benchmark scripts, e.g. the training study), and the
 hand-written interpretation in ``--notes``.
 """
@@ -130,9 +131,20 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
     return "\n".join(out) + (f"\n{notes.strip()}\n" if notes.strip() else "")
 
 
-def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Path = MODELS,
+def read_accuracy(paths) -> dict:
+    """One ``accuracy.py`` results file, or several: the first gives the split's table, every one its "vasp" entries."""
+    paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
+    first = json.loads(Path(paths[0]).read_text())
+    vasp = dict(first.get("vasp", {}))
+    for path in paths[1:]:
+        vasp.update(json.loads(Path(path).read_text()).get("vasp", {}))
+    return {**first, "vasp": vasp} if vasp else first
+
+
+def release(run: Path, name: str, accuracy, speed: Path | None, models: Path = MODELS,
             notes: Path | None = None, include: tuple[Path, ...] = ()) -> Path:
-    """Copy the run's model into ``models/<name>/`` and write its card; returns the folder."""
+    """Copy the run's model into ``models/<name>/`` and write its card (``accuracy``: one results file or
+    several, ``read_accuracy``); returns the folder."""
     net, _ = load_model(run / "model")  # verifies checksum, format and keys before anything is copied
     dest = models / name
     dest.mkdir(parents=True, exist_ok=True)
@@ -148,7 +160,7 @@ def release(run: Path, name: str, accuracy: Path, speed: Path | None, models: Pa
     config["description"] = f"{name}: trained by python -m pymatgen_elfml.train (see MODEL_CARD.md)"
     write_text_atomic(dest / CONFIG_FILE, json.dumps(config, indent=2))
     n_params = sum(p.numel() for p in net.parameters())
-    card = model_card(name, run, n_params, json.loads(accuracy.read_text()), json.loads(speed.read_text()) if speed else None,
+    card = model_card(name, run, n_params, read_accuracy(accuracy), json.loads(speed.read_text()) if speed else None,
                       notes.read_text() if notes else "", tuple(include))
     write_text_atomic(dest / "MODEL_CARD.md", card)
     load_model(dest)
@@ -159,7 +171,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.train.release", description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--name", required=True)
-    parser.add_argument("--accuracy", type=Path, required=True)
+    parser.add_argument("--accuracy", type=Path, nargs="+", required=True,
+                        help="accuracy.py results: the first gives the split's table; each may add real-VASP tables")
     parser.add_argument("--speed", type=Path, default=None)
     parser.add_argument("--include", type=Path, nargs="*", default=[], help="generated markdown sections to insert")
     parser.add_argument("--notes", type=Path, default=None, help="markdown appended to the card (interpretation)")
