@@ -67,8 +67,8 @@ def test_chgcar_round_trip(generator, tmp_path):
 
 
 def test_bad_input_is_named(generator):
-    with pytest.raises(ValueError, match="no valence electron count for H"):
-        generator.predict(Structure(Lattice.cubic(3.0), ["Al", "H"], [[0, 0, 0], [.5, .5, .5]]))
+    with pytest.raises(ValueError, match="no valence electron count for Th"):
+        generator.predict(Structure(Lattice.cubic(3.0), ["Al", "Th"], [[0, 0, 0], [.5, .5, .5]]))
     with pytest.raises(RuntimeError, match="has no learned model"):
         DensityGenerator().predict(_al3cu())
     with pytest.raises(ValueError, match="runs models with target 'elf'"):

@@ -29,23 +29,37 @@ def test_supercell_and_translation_identities():
 
 
 def test_unknown_element_is_named():
-    with pytest.raises(ValueError, match=r"atomic numbers \[1\]"):
-        paw_superposition(LATTICE, FRAC, np.array([29, 1]), SHAPE)
+    with pytest.raises(ValueError, match=r"atomic numbers \[90\]: the table covers 83 elements"):
+        paw_superposition(LATTICE, FRAC, np.array([29, 90]), SHAPE)
 
 
-def test_matches_gpaws_own_start_density():
+def test_table_covers_every_element_with_a_valence_count():
+    """One row per element of ``valence.SETUP_VALENCE`` (the metals of the data and H to Rn), with the same count."""
+    from pymatgen.core import Element
+
+    from pymatgen_elfml.valence import SETUP_VALENCE
+
+    table = load_table()[1]
+    assert {Element(s).Z: n for s, n in SETUP_VALENCE.items()} == {z: nv for z, (_, _, nv) in table.items()}
+
+
+@pytest.mark.parametrize("numbers", [NUMBERS, np.array([57, 1]), np.array([6, 7])], ids=["CuAu", "LaH", "CN"])
+def test_matches_gpaws_own_start_density(numbers):
     """GPAW's initial density of the same cell (no SCF step) agrees to a fraction of a percent (the rest is
-    GPAW's plane-wave representation of its radial splines); a superposition of a different element does not."""
+    GPAW's plane-wave representation of its radial splines), for metals of the data and for the elements added
+    beyond them; a superposition with another element in place of the first does not."""
     pytest.importorskip("gpaw")
     from ase import Atoms
     from gpaw import GPAW, PW
 
-    atoms = Atoms(numbers=NUMBERS, scaled_positions=FRAC, cell=LATTICE, pbc=True)
+    atoms = Atoms(numbers=numbers, scaled_positions=FRAC, cell=LATTICE, pbc=True)
     atoms.calc = GPAW(mode=PW(300), xc="PBE", kpts={"size": (1, 1, 1), "gamma": True}, gpts=SHAPE, txt=None,
                       symmetry="off")
     atoms.calc.create_new_calculation(atoms)
     ref = np.asarray(atoms.calc.get_pseudo_density())
-    ours = paw_superposition(LATTICE, FRAC, NUMBERS, SHAPE)
+    ours = paw_superposition(LATTICE, FRAC, numbers, SHAPE)
     assert np.abs(ours - ref).sum() / np.abs(ref).sum() < 5e-3
-    other = paw_superposition(LATTICE, FRAC, np.array([47, 79]), SHAPE) * (22 / 28)  # Ag instead of Cu
+    swapped = {29: 47, 57: 39, 6: 5}[int(numbers[0])]  # Ag for Cu, Y for La, B for C
+    other = paw_superposition(LATTICE, FRAC, np.array([swapped, numbers[1]]), SHAPE)
+    other *= ref.mean() / other.mean()  # the same electron count: only the shape differs
     assert np.abs(other - ref).sum() / np.abs(ref).sum() > 0.05

@@ -20,7 +20,7 @@ exact structure factors and applies GPAW's normalisation. Against GPAW's own ini
 atom in an 8 A box (64^3 grid) the relative L1 difference is 0.04-0.3 % (Cu, La, Cs, Ga; GPAW 26.7), the
 rest being GPAW's plane-wave representation of its splines.
 
-    python -m pymatgen_elfml.sad.paw_atoms --out paw_valence_gpaw.npz   # needs GPAW and its setups
+    python -m pymatgen_elfml.sad.paw_atoms --out paw_valence_gpaw_v2.npz   # needs GPAW and its setups
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
-PAW_FILE = "paw_valence_gpaw.npz"
+PAW_FILE = "paw_valence_gpaw_v2.npz"  # 83 elements; the 53-metal v1 (git history) had the same first 53 rows
 G_STEP = 0.05  # 1/Angstrom
 G_MAX = 40.0  # 1/Angstrom: grids finer than ~0.08 A see no form factor beyond (zero there)
 BOHR = 0.52917721067  # Angstrom
@@ -130,7 +130,8 @@ def paw_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray
     frac = np.mod(np.atleast_2d(np.asarray(frac, float)), 1.0)
     missing = sorted(set(numbers.tolist()) - set(table))
     if missing:
-        raise ValueError(f"no PAW free-atom form factors for atomic numbers {missing}: the table covers {len(table)} metals")
+        raise ValueError(f"no PAW free-atom form factors for atomic numbers {missing}: the table covers "
+                         f"{len(table)} elements (the default PBE setups of gpaw-data 1.2.1)")
     freqs, gnorm = _half_spectrum_gnorm(lattice, tuple(int(n) for n in shape))
     parts = [np.zeros(gnorm.shape, complex), np.zeros(gnorm.shape, complex)]
     for z in np.unique(numbers):
