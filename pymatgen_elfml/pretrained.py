@@ -28,7 +28,7 @@ from pymatgen_elfml.nn import PeriodicUNet3D, UNetConfig
 FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
-DEFAULT_MODEL = "elf-metals-v3"  # models/elf-metals-v3, see its MODEL_CARD.md (v2 stays loadable by name)
+DEFAULT_MODEL = "elf-metals-v4"  # models/elf-metals-v4, see its MODEL_CARD.md (v3 stays loadable by name)
 DEFAULT_DENSITY_MODEL = "density-metals-v3"  # the default of DensityGenerator.from_pretrained()
 
 

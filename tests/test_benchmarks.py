@@ -31,7 +31,7 @@ def test_training_study_settings_read_flat_and_nested_configs():
 
     from pymatgen_elfml.train.config import TrainConfig
 
-    flat = json.loads((REPO / "models" / "elf-metals-v2" / "training_config.json").read_text())
+    flat = json.loads((REPO / "tests" / "data" / "flat_training_config.json").read_text())  # elf-metals-v2's (retired)
     text = training_study.settings(flat)
     assert "pointwise_trees=300" in text and "whole_cell=True" in text
     nested = json.loads(json.dumps(__import__("dataclasses").asdict(TrainConfig.from_dict(flat))))

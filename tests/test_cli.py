@@ -60,7 +60,7 @@ def test_version_models_and_unwritable_output_checked_first(poscar, tmp_path, ca
     assert exit_info.value.code == 0 and "pymatgen-elfml 0.1" in capsys.readouterr().out
     assert main(["models"]) == 0
     listing = capsys.readouterr().out
-    assert "elf-metals-v3 (default)" in listing and "elf-metals-v2" in listing
+    assert "elf-metals-v4 (default)" in listing and "elf-metals-v3" in listing
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("the prediction ran although the output cannot be written")

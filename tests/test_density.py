@@ -85,7 +85,7 @@ def test_from_pretrained_folder_and_corruption(tmp_path):
     gen = DensityGenerator.from_pretrained(tmp_path / "m", device="cpu")
     assert gen.predict(_al3cu(), precision="fp32").data["total"].mean() == pytest.approx(3 * 3 + 11, rel=1e-6)
     with pytest.raises(ValueError, match="runs models with target 'density'"):
-        DensityGenerator.from_pretrained("elf-metals-v2")
+        DensityGenerator.from_pretrained("elf-metals-v3")
     weights = tmp_path / "m" / "weights.pt"
     weights.write_bytes(weights.read_bytes()[:-10] + b"0" * 10)
     from pymatgen_elfml.pretrained import ModelFileError
@@ -101,7 +101,7 @@ def test_cli_density(tmp_path, capsys):
     assert main(["density", str(tmp_path / "POSCAR"), "-o", str(out), "--model", str(tmp_path / "m"),
                  "--grid", "16", "16", "16", "--precision", "fp32"]) == 0
     assert Chgcar.from_file(str(out)).data["total"].mean() == pytest.approx(20, rel=1e-5)
-    assert main(["density", str(tmp_path / "POSCAR"), "-o", str(tmp_path / "X"), "--model", "elf-metals-v2"]) == 2
+    assert main(["density", str(tmp_path / "POSCAR"), "-o", str(tmp_path / "X"), "--model", "elf-metals-v3"]) == 2
     assert "target 'density'" in capsys.readouterr().err and not (tmp_path / "X").exists()
 
 

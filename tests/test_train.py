@@ -210,7 +210,7 @@ def test_config_is_nested_with_one_flag_per_field(tmp_path):
     saved = json.loads((tmp_path / "config.json").read_text())
     assert saved["arch"]["log_input"] is False and "log_input" not in saved
     assert TrainConfig.from_dict(saved) == cfg == TrainConfig.from_dict(cfg.flat())
-    shipped = json.loads((REPO / "models" / "elf-metals-v2" / "training_config.json").read_text())  # flat, older
+    shipped = json.loads((REPO / "tests" / "data" / "flat_training_config.json").read_text())  # elf-metals-v2's: flat, older
     assert TrainConfig.from_dict(shipped).arch.pointwise_trees == 300
     assert asdict(TrainConfig.from_dict(shipped))["geometry"]["whole"] is True
 
