@@ -24,7 +24,7 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
 ``paw_semilocal_elf`` the TF + vW/9 + lap/6 ELF of the PAW superposition, a pseudo valence density as GPAW's ELF
                       is (``FEATURE_SETS["sad_paw_elf_features"]``, an ELF input: added to the SAD features it
                       cut a forest's validation MAE from 0.0409 to 0.0395 (scratch fit on all 1,260 training
-                      cells of data/v2; 0.0445 -> 0.0419 on 300); no model uses it yet)
+                      cells of data/v2; 0.0445 -> 0.0419 on 300); the input of elf-metals-v4)
 ====================  ===============================================================
 
 s and q are dimensionless for any consistent length unit. Everything here is numpy.
