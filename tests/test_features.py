@@ -111,6 +111,38 @@ def test_paw_semilocal_elf_is_the_semilocal_elf_of_the_paw_superposition(Mg2):
     np.testing.assert_allclose(symmetry.symmetrize(f[-1].astype(float), exact), f[-1], atol=2e-3)
 
 
+@pytest.mark.parametrize("name", ["NiAl", "Mg2"])
+def test_orbital_shares_split_the_paw_pseudo_density(name, request):
+    """paw_orbital_features = paw_context + paw_semilocal_elf + the core/s/p/d shares of the PAW pseudo density: the
+    shares are those rows of ``paw_components`` over their sum (so they add to one where the setups have no f
+    electrons), in the clip range, symmetric, and not all alike (Ni fills d, Al s and p, Mg s and p)."""
+    from pymatgen_elfml.features import FRACTION_CLIP, ORBITAL_FRACTIONS
+    from pymatgen_elfml.sad.paw_atoms import paw_components
+
+    cell = io.validate(request.getfixturevalue(name))
+    ops = symmetry.seitz_ops(cell)
+    shape = grid_shape(cell.lattice, 0.2, ops, 8)
+    sad = sad_density(cell.lattice, cell.frac, cell.numbers, shape, 0.3)
+    names = channel_names("paw_orbital_features")
+    assert names[: len(channel_names("paw_context_features"))] == channel_names("paw_context_features")
+    f = dict(zip(names, sad_features(sad, cell.lattice, cell.frac, "paw_orbital_features", cell.numbers)))
+    np.testing.assert_array_equal(f["paw_valence"], sad_features(sad, cell.lattice, cell.frac, "paw_context_features",
+                                                                 cell.numbers)[names.index("paw_valence")])
+    shares = np.stack([f[n].astype(float) for n in ORBITAL_FRACTIONS])
+    assert FRACTION_CLIP[0] <= shares.min() and shares.max() <= FRACTION_CLIP[1]
+    parts = paw_components(cell.lattice, cell.frac, cell.numbers, shape)[:5]
+    pseudo = parts.sum(axis=0)
+    solid = pseudo > 1e-3 * pseudo.max()
+    np.testing.assert_allclose(shares.sum(axis=0)[solid], 1.0, atol=1e-4)
+    np.testing.assert_allclose(shares[1][solid], (parts[1] / pseudo)[solid], atol=1e-5)
+    assert np.ptp(shares[1]) > 0.2
+    if name == "NiAl":
+        assert shares[3].max() > 0.5 and shares[2].max() > 0.1
+    exact = symmetry.commensurate_ops(shape, ops)
+    for channel, values in zip(ORBITAL_FRACTIONS, shares):
+        np.testing.assert_allclose(symmetry.symmetrize(values, exact), values, atol=2e-3, err_msg=channel)
+
+
 def test_features_translate_with_the_atoms(NiAl):
     cell, _, shape, _, f = _features(NiAl)
     shift = np.array([2, 1, 3])

@@ -4,7 +4,7 @@ agreement with GPAW's own superposition-of-atoms start density."""
 import numpy as np
 import pytest
 
-from pymatgen_elfml.sad.paw_atoms import load_table, paw_superposition
+from pymatgen_elfml.sad.paw_atoms import ORBITAL_PARTS, load_table, paw_components, paw_superposition
 
 # CuAu in an orthorhombic cell with atoms off the grid points: two species, GPAW's normalisation is global
 LATTICE = np.array([[3.1, 0.0, 0.0], [0.4, 3.4, 0.0], [0.0, 0.3, 3.8]])
@@ -40,7 +40,7 @@ def test_table_covers_every_element_with_a_valence_count():
     from pymatgen_elfml.valence import SETUP_VALENCE
 
     table = load_table()[1]
-    assert {Element(s).Z: n for s, n in SETUP_VALENCE.items()} == {z: nv for z, (_, _, nv) in table.items()}
+    assert {Element(s).Z: n for s, n in SETUP_VALENCE.items()} == {z: row.nv for z, row in table.items()}
 
 
 @pytest.mark.parametrize("numbers", [NUMBERS, np.array([57, 1]), np.array([6, 7])], ids=["CuAu", "LaH", "CN"])
@@ -63,3 +63,21 @@ def test_matches_gpaws_own_start_density(numbers):
     other = paw_superposition(LATTICE, FRAC, np.array([swapped, numbers[1]]), SHAPE)
     other *= ref.mean() / other.mean()  # the same electron count: only the shape differs
     assert np.abs(other - ref).sum() / np.abs(ref).sum() > 0.05
+
+
+def test_components_sum_to_the_superposition_and_count_the_shells():
+    """The six rows (core, s, p, d, f, compensation) add up to the superposition; integrated, each orbital row holds
+    that shell's share of GPAW's normalised pseudo charge (Cu and Au: s and d only, the setups have no p or f
+    valence orbitals occupied), and the parts keep the supercell and translation identities."""
+    rho = paw_superposition(LATTICE, FRAC, NUMBERS, SHAPE)
+    parts = paw_components(LATTICE, FRAC, NUMBERS, SHAPE)
+    assert parts.shape == (len(ORBITAL_PARTS) + 1, *SHAPE)
+    np.testing.assert_allclose(parts.sum(axis=0), rho, atol=1e-6 * np.abs(rho).max())
+    charges = parts.mean(axis=(1, 2, 3)) * abs(np.linalg.det(LATTICE))
+    assert charges.sum() == pytest.approx(22.0, rel=1e-6)
+    core, s, p, d, f = charges[:5]
+    assert s > 1.0 and d > 4.0 and core > 0.1 and abs(p) < 1e-9 and abs(f) < 1e-9
+    shifted = paw_components(LATTICE, FRAC + [3 / 32, 0, 5 / 40], NUMBERS, SHAPE)
+    np.testing.assert_allclose(shifted, np.roll(parts, (3, 0, 5), axis=(1, 2, 3)), atol=1e-9 * np.abs(rho).max())
+    la = paw_components(LATTICE, FRAC, np.array([57, 57]), SHAPE).mean(axis=(1, 2, 3)) * abs(np.linalg.det(LATTICE))
+    assert la[2] > 3.0 and la[3] > 0.5  # La's 5p semicore shell and its 5d electron

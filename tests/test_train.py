@@ -304,3 +304,21 @@ def test_restore_metrics_appends_only_a_missing_row(tmp_path):
     loop.restore_metrics(tmp_path, {"epoch": 2})
     loop.restore_metrics(tmp_path, None)
     assert [json.loads(line)["epoch"] for line in (tmp_path / "metrics.jsonl").read_text().splitlines()] == [1, 2]
+
+
+def test_input_statistics_are_those_of_every_voxel_stacked():
+    """Streamed two-pass statistics (one sample in float64 at a time) equal the stacked float64 mean and unbiased
+    std over all voxels of cells of different shapes, with channels of very different scales."""
+    from types import SimpleNamespace
+
+    from pymatgen_elfml.train.loop import _input_stats
+
+    rng = np.random.default_rng(3)
+    scales = np.array([1e-3, 1.0, 50.0])[:, None, None, None]
+    inputs = [(rng.normal(2.0, 1.0, (3, *shape)) * scales + 7.0).astype(np.float32)
+              for shape in [(4, 5, 6), (8, 8, 8), (3, 3, 9)]]
+    mean, std = _input_stats(SimpleNamespace(inputs=inputs))
+    stacked = np.concatenate([x.reshape(3, -1).astype(np.float64) for x in inputs], axis=1)
+    np.testing.assert_allclose(mean.numpy(), stacked.mean(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(std.numpy(), stacked.std(axis=1, ddof=1), rtol=1e-5)
+    assert mean.dtype == std.dtype == torch.float32 and mean.shape == (3,)

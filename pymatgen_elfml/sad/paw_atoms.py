@@ -18,9 +18,10 @@ The table stores, per element, the radial Fourier transforms (form factors) of t
 compensation part on a |G| grid, 0 to ``G_MAX`` 1/A; ``paw_superposition`` sums them over the atoms with
 exact structure factors and applies GPAW's normalisation. Against GPAW's own initial density of a single
 atom in an 8 A box (64^3 grid) the relative L1 difference is 0.04-0.3 % (Cu, La, Cs, Ga; GPAW 26.7), the
-rest being GPAW's plane-wave representation of its splines.
+rest being GPAW's plane-wave representation of its splines. The table also splits the pseudo part by origin
+(smooth core, s, p, d, f orbitals; ``paw_components``): which valence shells fill a region, an input of density models.
 
-    python -m pymatgen_elfml.sad.paw_atoms --out paw_valence_gpaw_v2.npz   # needs GPAW and its setups
+    python -m pymatgen_elfml.sad.paw_atoms --out paw_valence_gpaw_v3.npz   # needs GPAW and its setups
 """
 
 from __future__ import annotations
@@ -30,18 +31,21 @@ import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-PAW_FILE = "paw_valence_gpaw_v2.npz"  # 83 elements; the 53-metal v1 (git history) had the same first 53 rows
+PAW_FILE = "paw_valence_gpaw_v3.npz"  # 83 elements; v2 and the 53-metal v1 (git history): the same pseudo/comp rows
+ORBITAL_PARTS = ("core", "s", "p", "d", "f")  # the pseudo part split: smooth core density, then basis orbitals by l
 G_STEP = 0.05  # 1/Angstrom
 G_MAX = 40.0  # 1/Angstrom: grids finer than ~0.08 A see no form factor beyond (zero there)
 BOHR = 0.52917721067  # Angstrom
 
 
-def _radial_parts(symbol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int]:
-    """(r in bohr, pseudo density, unit compensation shape, Q, N_valence) of GPAW's initial density of one
-    free atom, densities in e/bohr^3 (the shape integrates to 1)."""
+def _radial_parts(symbol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, int, np.ndarray]:
+    """(r in bohr, pseudo density, unit compensation shape, Q, N_valence, orbital parts) of GPAW's initial density
+    of one free atom, densities in e/bohr^3 (the shape integrates to 1); orbital parts (5, n_r): the smooth core
+    density and the s, p, d, f basis-orbital densities, summing to the pseudo density."""
     from ase import Atoms
     from gpaw import GPAW, PW
 
@@ -57,12 +61,16 @@ def _radial_parts(symbol: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, floa
     r = np.linspace(0.0, 12.0, 12001)[1:]
     y00 = 1.0 / np.sqrt(4 * np.pi)
     pseudo, start = setup.nct.map(r) * y00, 0
+    orbital = np.zeros((len(ORBITAL_PARTS), len(r)))
+    orbital[0] = pseudo
     for basis in setup.basis_functions_J:
         ell = basis.get_angular_momentum_number()
-        pseudo = pseudo + occupations[start:start + 2 * ell + 1].sum() * basis.map(r) ** 2 * r ** (2 * ell) / (4 * np.pi)
+        part = occupations[start:start + 2 * ell + 1].sum() * basis.map(r) ** 2 * r ** (2 * ell) / (4 * np.pi)
+        pseudo, orbital[1 + ell] = pseudo + part, orbital[1 + ell] + part
         start += 2 * ell + 1
     shape = setup.ghat_l[0].map(r) * y00
-    return r, pseudo, shape / (4 * np.pi * np.sum(r * r * shape) * (r[1] - r[0])), float(q00 * np.sqrt(4 * np.pi)), int(setup.Nv)
+    return (r, pseudo, shape / (4 * np.pi * np.sum(r * r * shape) * (r[1] - r[0])), float(q00 * np.sqrt(4 * np.pi)),
+            int(setup.Nv), orbital)
 
 
 def _form_factor(r_bohr: np.ndarray, density: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -73,28 +81,42 @@ def _form_factor(r_bohr: np.ndarray, density: np.ndarray, g: np.ndarray) -> np.n
 
 
 def build_table(symbols: list[str]) -> dict[str, np.ndarray]:
-    """Form factors of every element of ``symbols``: {"g": (n_g,), "pseudo"/"comp": (n_el, n_g), "z", "nv": (n_el,)}."""
+    """Form factors of every element of ``symbols``: {"g": (n_g,), "pseudo"/"comp": (n_el, n_g), "orbital":
+    (n_el, 5, n_g) (the pseudo part split as ``ORBITAL_PARTS``), "z", "nv": (n_el,)}."""
     from ase.data import atomic_numbers
 
     g = np.arange(0.0, G_MAX + G_STEP / 2, G_STEP)
-    pseudo, comp, valence = [], [], []
+    pseudo, comp, valence, orbital = [], [], [], []
     for symbol in symbols:
-        r, n_pseudo, shape, charge, n_valence = _radial_parts(symbol)
+        r, n_pseudo, shape, charge, n_valence, n_orbital = _radial_parts(symbol)
         valence.append(n_valence)
         pseudo.append(_form_factor(r, n_pseudo, g))
         comp.append(charge * _form_factor(r, shape, g))
+        orbital.append([_form_factor(r, part, g) for part in n_orbital])
     return {"g": g, "z": np.array([atomic_numbers[s] for s in symbols]), "nv": np.array(valence),
-            "pseudo": np.array(pseudo, dtype=np.float32), "comp": np.array(comp, dtype=np.float32)}
+            "pseudo": np.array(pseudo, dtype=np.float32), "comp": np.array(comp, dtype=np.float32),
+            "orbital": np.array(orbital, dtype=np.float32)}
+
+
+class PawRow(NamedTuple):
+    """One element's form factors (electrons, on the table's |G| grid): pseudo (n_g,), compensation (n_g,),
+    N_valence, and the pseudo part split as ``ORBITAL_PARTS`` (5, n_g)."""
+
+    pseudo: np.ndarray
+    comp: np.ndarray
+    nv: int
+    orbital: np.ndarray
 
 
 @lru_cache(maxsize=1)
-def load_table() -> tuple[np.ndarray, dict[int, tuple[np.ndarray, np.ndarray, int]]]:
-    """(|G| grid in 1/A, {Z: (pseudo, compensation) form factors in electrons, N_valence}) of the shipped table."""
+def load_table() -> tuple[np.ndarray, dict[int, PawRow]]:
+    """(|G| grid in 1/A, {Z: ``PawRow``}) of the shipped table."""
     path = resources.files("pymatgen_elfml.sad").joinpath("data", PAW_FILE)
     try:
         with path.open("rb") as handle, np.load(handle) as npz:
-            return np.array(npz["g"]), {int(z): (np.array(p, float), np.array(c, float), int(nv))
-                                        for z, p, c, nv in zip(npz["z"], npz["pseudo"], npz["comp"], npz["nv"])}
+            rows = zip(npz["z"], npz["pseudo"], npz["comp"], npz["nv"], npz["orbital"])
+            return np.array(npz["g"]), {int(z): PawRow(np.array(p, float), np.array(c, float), int(nv), np.array(o, float))
+                                        for z, p, c, nv, o in rows}
     except (OSError, KeyError, ValueError) as exc:
         raise RuntimeError(f"the shipped PAW form-factor table {path} is missing or corrupted: {exc}") from exc
 
@@ -106,6 +128,30 @@ def _half_spectrum_gnorm(lattice: np.ndarray, shape: tuple[int, int, int]) -> tu
     recip = 2 * np.pi * np.linalg.inv(lattice).T  # rows b_i with a_i . b_j = 2 pi delta_ij
     m = np.stack(np.meshgrid(*freqs, indexing="ij"), axis=-1)
     return freqs, np.linalg.norm(m @ recip, axis=-1)
+
+
+def _summed_spectra(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int],
+                    orbitals: bool) -> tuple[np.ndarray, float]:
+    """The atoms' form factors times their structure factors, summed, on the rfftn half spectrum of ``shape``:
+    (k, n0, n1, n2 // 2 + 1) complex, rows pseudo, compensation (then ``ORBITAL_PARTS`` if ``orbitals``), in
+    electrons; and GPAW's normalisation factor of the pseudo part (the total integrates to the valence count)."""
+    g_grid, table = load_table()
+    lattice, numbers = np.asarray(lattice, float), np.asarray(numbers, int)
+    frac = np.mod(np.atleast_2d(np.asarray(frac, float)), 1.0)
+    missing = sorted(set(numbers.tolist()) - set(table))
+    if missing:
+        raise ValueError(f"no PAW free-atom form factors for atomic numbers {missing}: the table covers "
+                         f"{len(table)} elements (the default PBE setups of gpaw-data 1.2.1)")
+    freqs, gnorm = _half_spectrum_gnorm(lattice, tuple(int(n) for n in shape))
+    parts = np.zeros((2 + orbitals * len(ORBITAL_PARTS), *gnorm.shape), complex)
+    for z in np.unique(numbers):
+        ph = [np.exp(-2j * np.pi * np.outer(frac[numbers == z, i], freqs[i])) for i in range(3)]
+        structure = np.einsum("ai,aj,ak->ijk", *ph, optimize=True)
+        row = table[int(z)]
+        for k, factor in enumerate([row.pseudo, row.comp, *(row.orbital if orbitals else [])]):
+            parts[k] += structure * np.interp(gnorm, g_grid, factor, right=0.0)
+    total = sum(table[int(z)].nv for z in numbers)  # N_valence of the setups
+    return parts, (total - parts[1].flat[0].real) / parts[0].flat[0].real
 
 
 def paw_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -125,25 +171,22 @@ def paw_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray
     """
     from scipy import fft
 
-    g_grid, table = load_table()
-    lattice, numbers = np.asarray(lattice, float), np.asarray(numbers, int)
-    frac = np.mod(np.atleast_2d(np.asarray(frac, float)), 1.0)
-    missing = sorted(set(numbers.tolist()) - set(table))
-    if missing:
-        raise ValueError(f"no PAW free-atom form factors for atomic numbers {missing}: the table covers "
-                         f"{len(table)} elements (the default PBE setups of gpaw-data 1.2.1)")
-    freqs, gnorm = _half_spectrum_gnorm(lattice, tuple(int(n) for n in shape))
-    parts = [np.zeros(gnorm.shape, complex), np.zeros(gnorm.shape, complex)]
-    for z in np.unique(numbers):
-        ph = [np.exp(-2j * np.pi * np.outer(frac[numbers == z, i], freqs[i])) for i in range(3)]
-        structure = np.einsum("ai,aj,ak->ijk", *ph, optimize=True)
-        for k in range(2):
-            parts[k] += structure * np.interp(gnorm, g_grid, table[int(z)][k], right=0.0)
-    pseudo_charge, comp_charge = parts[0].flat[0].real, parts[1].flat[0].real
-    total = sum(table[int(z)][2] for z in numbers)  # N_valence of the setups
-    spectrum = parts[0] * ((total - comp_charge) / pseudo_charge) + parts[1]
+    parts, scale = _summed_spectra(lattice, frac, numbers, shape, orbitals=False)
+    spectrum = parts[0] * scale + parts[1]
     n_grid = float(np.prod(shape))
-    return fft.irfftn(spectrum, s=tuple(shape)) * (n_grid / abs(np.linalg.det(lattice)))
+    return fft.irfftn(spectrum, s=tuple(shape)) * (n_grid / abs(np.linalg.det(np.asarray(lattice, float))))
+
+
+def paw_components(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """``paw_superposition`` split by origin: (6, n0, n1, n2) float64 in e/A^3, rows ``ORBITAL_PARTS`` (the smooth
+    core and the s, p, d, f basis-orbital densities, with GPAW's normalisation) then the compensation charges; the
+    rows sum to ``paw_superposition`` (to the float32 rounding of the table). Arguments as there."""
+    from scipy import fft
+
+    parts, scale = _summed_spectra(lattice, frac, numbers, shape, orbitals=True)
+    spectra = np.concatenate([parts[2:] * scale, parts[1:2]])
+    n_grid = float(np.prod(shape))
+    return fft.irfftn(spectra, s=tuple(shape), axes=(1, 2, 3)) * (n_grid / abs(np.linalg.det(np.asarray(lattice, float))))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,6 +10,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as tdist
 from torch.nn.parallel import DistributedDataParallel
@@ -65,9 +66,15 @@ def _autocast(device: torch.device):
 
 
 def _input_stats(dataset: PatchDataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and standard deviation of the inputs over every training voxel, (C,) each."""
-    stacked = torch.cat([torch.from_numpy(x).reshape(x.shape[0], -1).double() for x in dataset.inputs], dim=1)
-    return stacked.mean(1).float(), stacked.std(1).float()
+    """Per-channel mean and (unbiased) standard deviation of the inputs over every training voxel, (C,) each.
+
+    Two passes over the samples in float64, one sample at a time: memory is one sample's float64 copy, not
+    every voxel's (a stacked float64 copy of 16 channels of data/v2's 1,260 training cells is 11.5 GB)."""
+    rows = [np.asarray(x).reshape(x.shape[0], -1) for x in dataset.inputs]
+    count = sum(r.shape[1] for r in rows)
+    mean = sum(r.sum(axis=1, dtype=np.float64) for r in rows) / count
+    squares = sum(np.square(r - mean[:, None]).sum(axis=1) for r in rows)
+    return torch.from_numpy(mean).float(), torch.from_numpy(np.sqrt(squares / (count - 1))).float()
 
 
 def _loss(config: TrainConfig) -> UncertaintyWeightedLoss:
