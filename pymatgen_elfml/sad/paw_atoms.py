@@ -169,24 +169,24 @@ def paw_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray
     Raises:
         ValueError: naming elements the table has no setup for.
     """
-    from scipy import fft
-
     parts, scale = _summed_spectra(lattice, frac, numbers, shape, orbitals=False)
-    spectrum = parts[0] * scale + parts[1]
-    n_grid = float(np.prod(shape))
-    return fft.irfftn(spectrum, s=tuple(shape)) * (n_grid / abs(np.linalg.det(np.asarray(lattice, float))))
+    return _real_density(parts[0] * scale + parts[1], lattice, shape)
 
 
 def paw_components(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
     """``paw_superposition`` split by origin: (6, n0, n1, n2) float64 in e/A^3, rows ``ORBITAL_PARTS`` (the smooth
     core and the s, p, d, f basis-orbital densities, with GPAW's normalisation) then the compensation charges; the
     rows sum to ``paw_superposition`` (to the float32 rounding of the table). Arguments as there."""
+    parts, scale = _summed_spectra(lattice, frac, numbers, shape, orbitals=True)
+    return _real_density(np.concatenate([parts[2:] * scale, parts[1:2]]), lattice, shape)
+
+
+def _real_density(spectra: np.ndarray, lattice: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """Half spectra (..., n0, n1, n2 // 2 + 1) of charges in electrons -> densities (..., n0, n1, n2) in e/A^3."""
     from scipy import fft
 
-    parts, scale = _summed_spectra(lattice, frac, numbers, shape, orbitals=True)
-    spectra = np.concatenate([parts[2:] * scale, parts[1:2]])
     n_grid = float(np.prod(shape))
-    return fft.irfftn(spectra, s=tuple(shape), axes=(1, 2, 3)) * (n_grid / abs(np.linalg.det(np.asarray(lattice, float))))
+    return fft.irfftn(spectra, s=tuple(shape), axes=(-3, -2, -1)) * (n_grid / abs(np.linalg.det(np.asarray(lattice, float))))
 
 
 def main(argv: list[str] | None = None) -> None:
