@@ -1,11 +1,13 @@
-"""Valence electron counts of the reference data's PAW setups: what a learned valence density integrates to.
+"""Valence electron counts of the reference data's PAW setups (what a learned valence density integrates to),
+and the elements' electronegativities.
 
 The counts are those of the default PBE setups of gpaw-data 1.2.1 (GPAW 26.7; GPAW's setups are GPL-licensed
 data of the GPAW project, https://gpaw.readthedocs.io), read from each setup's ``<atom ... valence="..">``
 header: the electrons GPAW treats explicitly, semicore shells included (Na 7, Ca 10, ...). Every element with a
 default PBE setup (83: the 53 metals of the reference data first, then the 30 others, H to Rn); the reference data
 holds metals only, so a model's prediction for any other element is an extrapolation (the predictors warn).
-Numbers, no imports beyond the standard library.
+``PAULING_ELECTRONEGATIVITY`` holds the same elements' Pauling electronegativities (the inputs of the
+electronegativity channels, ``features.CHI_CHANNELS``). Numbers, no imports beyond the standard library.
 """
 
 from __future__ import annotations
@@ -38,3 +40,30 @@ def valence_electrons(symbols: Iterable[str]) -> int:
         raise ValueError(f"no valence electron count for {', '.join(missing)}: the reference data's PAW setups "
                          f"(gpaw-data 1.2.1) cover {len(SETUP_VALENCE)} elements")
     return sum(SETUP_VALENCE[s] for s in symbols)
+
+
+# Pauling electronegativities by atomic number, of the elements above (He, Ne, Ar have no Pauling value and are left
+# out); copied 2026-12-03 from pymatgen 2026.10.24 (``Element.X``, its periodic_table.json, Pauling scale).
+PAULING_ELECTRONEGATIVITY: dict[int, float] = {
+    1: 2.2, 3: 0.98, 4: 1.57, 5: 2.04, 6: 2.55, 7: 3.04, 8: 3.44, 9: 3.98, 11: 0.93, 12: 1.31, 13: 1.61, 14: 1.9,
+    15: 2.19, 16: 2.58, 17: 3.16, 19: 0.82, 20: 1, 21: 1.36, 22: 1.54, 23: 1.63, 24: 1.66, 25: 1.55, 26: 1.83, 27: 1.88,
+    28: 1.91, 29: 1.9, 30: 1.65, 31: 1.81, 32: 2.01, 33: 2.18, 34: 2.55, 35: 2.96, 36: 3, 37: 0.82, 38: 0.95, 39: 1.22,
+    40: 1.33, 41: 1.6, 42: 2.16, 44: 2.2, 45: 2.28, 46: 2.2, 47: 1.93, 48: 1.69, 49: 1.78, 50: 1.96, 51: 2.05, 52: 2.1,
+    53: 2.66, 54: 2.6, 55: 0.79, 56: 0.89, 57: 1.1, 58: 1.12, 59: 1.13, 60: 1.14, 61: 1.13, 62: 1.17, 63: 1.2, 64: 1.2,
+    65: 1.1, 66: 1.22, 67: 1.23, 68: 1.24, 69: 1.25, 70: 1.1, 71: 1.27, 72: 1.3, 73: 1.5, 74: 2.36, 75: 1.9, 76: 2.2,
+    77: 2.2, 78: 2.28, 79: 2.54, 80: 2, 81: 1.62, 82: 2.33, 83: 2.02, 86: 2.2,
+}  # fmt: skip
+
+
+def electronegativities(numbers: Iterable[int]) -> list[float]:
+    """Pauling electronegativity of each atomic number in ``numbers`` (``PAULING_ELECTRONEGATIVITY``).
+
+    Raises:
+        ValueError: naming the atomic numbers that have no entry (He, Ne, Ar, and elements without a setup).
+    """
+    numbers = [int(z) for z in numbers]
+    missing = sorted(set(numbers) - set(PAULING_ELECTRONEGATIVITY))
+    if missing:
+        raise ValueError(f"no Pauling electronegativity for atomic numbers {missing} (the electronegativity "
+                         "channels of a density model need one for every element)")
+    return [PAULING_ELECTRONEGATIVITY[z] for z in numbers]

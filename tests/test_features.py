@@ -143,6 +143,46 @@ def test_orbital_shares_split_the_paw_pseudo_density(name, request):
         np.testing.assert_allclose(symmetry.symmetrize(values, exact), values, atol=2e-3, err_msg=channel)
 
 
+@pytest.mark.parametrize("name", ["NiAl", "Mg2"])
+def test_electronegativity_channels_weigh_the_species_by_their_density(name, request):
+    """paw_chi_features = paw_orbital_features + chi_local, chi_contrast: chi_local lies between the species'
+    Pauling values (Ni 1.91, Al 1.61) and is lowest nearer Al than Ni; chi_contrast is 0 for one species and in NiAl
+    lowest nearer Al (whose neighbourhood is Ni's); both are symmetric."""
+    from pymatgen_elfml.features import CHI_CHANNELS
+
+    cell = io.validate(request.getfixturevalue(name))
+    ops = symmetry.seitz_ops(cell)
+    shape = grid_shape(cell.lattice, 0.2, ops, 8)
+    sad = sad_density(cell.lattice, cell.frac, cell.numbers, shape, 0.3)
+    names = channel_names("paw_chi_features")
+    assert names[:-2] == channel_names("paw_orbital_features") and names[-2:] == CHI_CHANNELS
+    f = dict(zip(names, sad_features(sad, cell.lattice, cell.frac, "paw_chi_features", cell.numbers).astype(float)))
+    if name == "Mg2":
+        np.testing.assert_allclose(f["chi_local"], 1.31)
+        np.testing.assert_array_equal(f["chi_contrast"], 0.0)
+        return
+    assert 1.61 - 1e-6 <= f["chi_local"].min() and f["chi_local"].max() <= 1.91 + 1e-6 and np.ptp(f["chi_local"]) > 0.2
+    from pymatgen_elfml.features import nearest_nucleus_distance
+
+    ni, al = (nearest_nucleus_distance(cell.lattice, cell.frac[[list(cell.numbers).index(z)]], shape) for z in (28, 13))
+    for channel in CHI_CHANNELS:
+        low = np.unravel_index(np.argmin(f[channel]), shape)
+        assert al[low] < ni[low], channel
+    assert f["chi_contrast"].min() < -0.1 and f["chi_contrast"].max() > 0.02
+    exact = symmetry.commensurate_ops(shape, ops)
+    for channel in CHI_CHANNELS:
+        np.testing.assert_allclose(symmetry.symmetrize(f[channel], exact), f[channel], atol=1e-4, err_msg=channel)
+
+
+def test_electronegativity_channels_need_a_pauling_value():
+    """He has no Pauling electronegativity: the channels name it instead of inventing one."""
+    lattice = 3.0 * np.eye(3)
+    frac, numbers = np.array([[0, 0, 0], [0.5, 0.5, 0.5]]), np.array([2, 13])
+    sad = sad_density(lattice, frac, numbers, (16, 16, 16), 0.3)
+    with pytest.raises(ValueError, match=r"electronegativity for atomic numbers \[2\]"):
+        sad_features(sad, lattice, frac, "paw_chi_features", numbers)
+
+
 def test_features_translate_with_the_atoms(NiAl):
     cell, _, shape, _, f = _features(NiAl)
     shift = np.array([2, 1, 3])
