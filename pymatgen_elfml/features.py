@@ -180,7 +180,7 @@ def _electronegativity_channels(lattice: np.ndarray, frac: np.ndarray, numbers: 
                                 shape: tuple[int, int, int]) -> dict[str, np.ndarray]:
     """``CHI_CHANNELS``, (n0, n1, n2) each: the electronegativities of the species weighted by their shares of the
     PAW superposition (negative parts floored at 0), locally and smoothed by ``CHI_SMOOTHING``; minus the first."""
-    from pymatgen_elfml.sad.paw_atoms import paw_superposition
+    from pymatgen_elfml.sad.paw_atoms import paw_species
     from pymatgen_elfml.valence import electronegativities
 
     frac, numbers = np.atleast_2d(np.asarray(frac, float)), np.asarray(numbers, int)
@@ -188,8 +188,7 @@ def _electronegativity_channels(lattice: np.ndarray, frac: np.ndarray, numbers: 
     chi = np.array(electronegativities(species))
     if len(species) == 1:  # one species: its weight is 1 everywhere
         return {"chi_local": np.full(shape, chi[0]), "chi_contrast": np.zeros(shape)}
-    parts = np.stack([np.maximum(paw_superposition(lattice, frac[numbers == z], numbers[numbers == z], shape), 0.0)
-                      for z in species])
+    parts = np.maximum(paw_species(lattice, frac, numbers, shape)[1], 0.0)
     smooth = np.stack([np.maximum(smooth_periodic(part, lattice, CHI_SMOOTHING), 0.0) for part in parts])
     local = np.tensordot(chi, parts, 1) / np.maximum(parts.sum(axis=0), RHO_FLOOR)
     around = np.tensordot(chi, smooth, 1) / np.maximum(smooth.sum(axis=0), RHO_FLOOR)

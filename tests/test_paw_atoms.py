@@ -4,7 +4,7 @@ agreement with GPAW's own superposition-of-atoms start density."""
 import numpy as np
 import pytest
 
-from pymatgen_elfml.sad.paw_atoms import ORBITAL_PARTS, load_table, paw_components, paw_superposition
+from pymatgen_elfml.sad.paw_atoms import ORBITAL_PARTS, load_table, paw_components, paw_species, paw_superposition
 
 # CuAu in an orthorhombic cell with atoms off the grid points: two species, GPAW's normalisation is global
 LATTICE = np.array([[3.1, 0.0, 0.0], [0.4, 3.4, 0.0], [0.0, 0.3, 3.8]])
@@ -81,3 +81,17 @@ def test_components_sum_to_the_superposition_and_count_the_shells():
     np.testing.assert_allclose(shifted, np.roll(parts, (3, 0, 5), axis=(1, 2, 3)), atol=1e-9 * np.abs(rho).max())
     la = paw_components(LATTICE, FRAC, np.array([57, 57]), SHAPE).mean(axis=(1, 2, 3)) * abs(np.linalg.det(LATTICE))
     assert la[2] > 3.0 and la[3] > 0.5  # La's 5p semicore shell and its 5d electron
+
+
+def test_species_densities_are_each_species_alone():
+    """``paw_species`` row by row is the superposition of that species' atoms alone, each counting its own
+    valence electrons (Cu 11, Au 11); the rows are sorted by Z and move with the atoms."""
+    species, rows = paw_species(LATTICE, FRAC, NUMBERS, SHAPE)
+    assert species.tolist() == [29, 79] and rows.shape == (2, *SHAPE)
+    for z, row in zip(species, rows):
+        alone = paw_superposition(LATTICE, FRAC[NUMBERS == z], NUMBERS[NUMBERS == z], SHAPE)
+        np.testing.assert_allclose(row, alone, atol=1e-12 * np.abs(alone).max())
+        assert row.mean() * abs(np.linalg.det(LATTICE)) == pytest.approx(11.0, rel=1e-12)
+    assert np.abs(rows[0] - rows[1]).max() > 0.1 * np.abs(rows).max()
+    _, shifted = paw_species(LATTICE, FRAC + [3 / 32, 0, 5 / 40], NUMBERS, SHAPE)
+    np.testing.assert_allclose(shifted, np.roll(rows, (3, 0, 5), axis=(1, 2, 3)), atol=1e-9 * np.abs(rows).max())

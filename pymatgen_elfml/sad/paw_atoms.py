@@ -130,11 +130,14 @@ def _half_spectrum_gnorm(lattice: np.ndarray, shape: tuple[int, int, int]) -> tu
     return freqs, np.linalg.norm(m @ recip, axis=-1)
 
 
-def _summed_spectra(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int],
-                    orbitals: bool) -> tuple[np.ndarray, float]:
-    """The atoms' form factors times their structure factors, summed, on the rfftn half spectrum of ``shape``:
-    (k, n0, n1, n2 // 2 + 1) complex, rows pseudo, compensation (then ``ORBITAL_PARTS`` if ``orbitals``), in
-    electrons; and GPAW's normalisation factor of the pseudo part (the total integrates to the valence count)."""
+def _species_spectra(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int],
+                     orbitals: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each species' form factors times its structure factor, on the rfftn half spectrum of ``shape``.
+
+    Returns:
+        species (n_s,) atomic numbers, sorted; spectra (n_s, k, n0, n1, n2 // 2 + 1) complex in electrons, rows
+        pseudo, compensation (then ``ORBITAL_PARTS`` if ``orbitals``); valence (n_s,) the species' N_valence.
+    """
     g_grid, table = load_table()
     lattice, numbers = np.asarray(lattice, float), np.asarray(numbers, int)
     frac = np.mod(np.atleast_2d(np.asarray(frac, float)), 1.0)
@@ -143,15 +146,31 @@ def _summed_spectra(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, 
         raise ValueError(f"no PAW free-atom form factors for atomic numbers {missing}: the table covers "
                          f"{len(table)} elements (the default PBE setups of gpaw-data 1.2.1)")
     freqs, gnorm = _half_spectrum_gnorm(lattice, tuple(int(n) for n in shape))
-    parts = np.zeros((2 + orbitals * len(ORBITAL_PARTS), *gnorm.shape), complex)
-    for z in np.unique(numbers):
+    species = np.unique(numbers)
+    spectra = np.zeros((len(species), 2 + orbitals * len(ORBITAL_PARTS), *gnorm.shape), complex)
+    for s, z in enumerate(species):
         ph = [np.exp(-2j * np.pi * np.outer(frac[numbers == z, i], freqs[i])) for i in range(3)]
         structure = np.einsum("ai,aj,ak->ijk", *ph, optimize=True)
         row = table[int(z)]
         for k, factor in enumerate([row.pseudo, row.comp, *(row.orbital if orbitals else [])]):
-            parts[k] += structure * np.interp(gnorm, g_grid, factor, right=0.0)
-    total = sum(table[int(z)].nv for z in numbers)  # N_valence of the setups
-    return parts, (total - parts[1].flat[0].real) / parts[0].flat[0].real
+            spectra[s, k] = structure * np.interp(gnorm, g_grid, factor, right=0.0)
+    valence = np.array([table[int(z)].nv * np.count_nonzero(numbers == z) for z in species], float)
+    return species, spectra, valence
+
+
+def _normalisation(pseudo0: np.ndarray, comp0: np.ndarray, valence: np.ndarray) -> np.ndarray:
+    """GPAW's factor on the pseudo part so that pseudo + compensation integrate to ``valence`` electrons (the
+    G = 0 terms ``pseudo0``, ``comp0`` in electrons; any matching shapes)."""
+    return (valence - comp0.real) / pseudo0.real
+
+
+def _summed_spectra(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int],
+                    orbitals: bool) -> tuple[np.ndarray, float]:
+    """``_species_spectra`` summed over the species: (k, n0, n1, n2 // 2 + 1) complex, and GPAW's normalisation
+    factor of the pseudo part for the whole cell."""
+    _, spectra, valence = _species_spectra(lattice, frac, numbers, shape, orbitals)
+    parts = spectra.sum(axis=0)
+    return parts, float(_normalisation(parts[0].flat[0], parts[1].flat[0], valence.sum()))
 
 
 def paw_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
@@ -171,6 +190,19 @@ def paw_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray
     """
     parts, scale = _summed_spectra(lattice, frac, numbers, shape, orbitals=False)
     return _real_density(parts[0] * scale + parts[1], lattice, shape)
+
+
+def paw_species(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray,
+                shape: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each species' own ``paw_superposition`` (its atoms alone, normalised to their own valence count), from one
+    pass over the structure factors. Arguments as there.
+
+    Returns:
+        species (n_s,) sorted atomic numbers; densities (n_s, n0, n1, n2) float64 in e/A^3.
+    """
+    species, spectra, valence = _species_spectra(lattice, frac, numbers, shape, orbitals=False)
+    scale = _normalisation(spectra[:, 0, 0, 0, 0], spectra[:, 1, 0, 0, 0], valence)
+    return species, _real_density(spectra[:, 0] * scale[:, None, None, None] + spectra[:, 1], lattice, shape)
 
 
 def paw_components(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
