@@ -38,11 +38,14 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
                       charge flows between unlike neighbours (0 in an elemental cell). A species' superposition is
                       negative within its compensation charges (Al: -1.6 e/A^3 at its nucleus in B2 NiAl), where its
                       weight is 0: the owner's value is not seen at such nuclei (weights from the pseudo part alone
-                      are untried). No shipped model uses these channels yet (``--inputs paw_chi_features``).
+                      are untried). No shipped model uses these channels (``--inputs paw_chi_features``).
                       ``FEATURE_SETS["paw_chi_features"]`` = paw_orbital_features + these two cut a density forest's
                       validation NMAE from 0.0366 to 0.0338 (> 1 A: 0.0440 -> 0.0395; scratch fit on 449 training cells
                       of data/v2, all 137 validation cells; the species' atomic numbers instead 0.0344, a neighbour
-                      embedding density 0.0359, all five 0.0348)
+                      embedding density 0.0359, all five 0.0348). In full training (the density-metals-v4
+                      command with ``--inputs paw_chi_features``, 2026-12-03) validation NMAE fell 0.0296 -> 0.0287
+                      but test NMAE rose 0.0193 -> 0.0196 (templates 0.0302 -> 0.0279, binaries 0.0228 -> 0.0265;
+                      ``benchmarks/results/density_test_v5cand.md``): not shipped
 ====================  ===============================================================
 
 s and q are dimensionless for any consistent length unit. Everything here is numpy.
