@@ -62,15 +62,17 @@ def pretrain_pointwise(net, dataset: PatchDataset, steps: int, core_weight: floa
         return float((net.activate(net.local_logits(x)) - y).abs().mean())
 
 
-def gbm_regressor(max_iter: int = 300, max_leaves: int = 63, seed: int = 0, max_depth: int | None = None):
+def gbm_regressor(max_iter: int = 300, max_leaves: int = 63, seed: int = 0, max_depth: int | None = None,
+                  l2: float = 0.0):
     """The per-voxel gradient-boosting regressor of issue 9 (absolute error, ``max_iter`` trees of at
-    most ``max_leaves`` leaves and ``max_depth`` levels; scikit-learn's default early stopping)."""
+    most ``max_leaves`` leaves and ``max_depth`` levels, leaf values shrunk by the L2 penalty ``l2``;
+    scikit-learn's default early stopping)."""
     try:
         from sklearn.ensemble import HistGradientBoostingRegressor
     except ImportError as err:
         raise ImportError("fitting the gradient-boosting branch needs scikit-learn: pip install 'pymatgen-elfml[train]'") from err
     return HistGradientBoostingRegressor(loss="absolute_error", max_iter=max_iter, max_leaf_nodes=max_leaves,
-                                         max_depth=max_depth, random_state=seed)
+                                         max_depth=max_depth, l2_regularization=l2, random_state=seed)
 
 
 def forest_arrays(model) -> tuple[list[dict], float]:
@@ -84,16 +86,16 @@ def forest_arrays(model) -> tuple[list[dict], float]:
 
 
 def fit_trees(net, dataset: PatchDataset, core_weight: float, seed: int = 0, per_structure: int = 4000,
-              max_depth: int = 8) -> None:
+              max_depth: int = 8, l2: float = 0.0) -> None:
     """Fit ``net.trees`` (trees of at most ``max_depth`` levels, 0: uncapped) on ``per_structure`` voxels
     of every sample (weights 1 far from nuclei, ``core_weight`` within the core radius) to the target, or to
     the target minus the valence channel for a density model with that base; epoch 0 of the training log
-    scores the result. The default cap of 8 levels kept the walk short (v1 validation MAE 0.0306, uncapped 0.0320)."""
+    scores the result; ``l2``: scikit-learn's ``l2_regularization`` of the leaf values. The default cap of 8 levels kept the walk short (v1 validation MAE 0.0306, uncapped 0.0320)."""
     x, y, far = sample_voxels(dataset, per_structure, seed)
     x, y, far = x.reshape(len(x), -1).numpy(), y.reshape(-1).numpy(), far.reshape(-1).numpy()
     cfg = net.config
     if cfg.density_base:  # the forest fits what the valence-density channel leaves
         y = y - x[:, channel_names(cfg.inputs).index(base_channel(cfg.inputs))]
-    model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, seed, max_depth=max_depth or None)
+    model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, seed, max_depth=max_depth or None, l2=l2)
     model.fit(x, y, sample_weight=region_weight(far, core_weight))
     net.trees.load_trees(*forest_arrays(model))
