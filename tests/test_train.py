@@ -133,18 +133,22 @@ def test_forest_branch_run_records_stage_one_and_keeps_the_best(triplets, tmp_pa
     assert refit["mae"] == pytest.approx(best["val"]["mae"], rel=1e-5)
 
 
+def _fitted_trees(triplets, tmp_path, **settings):
+    """The forest branch (6 trees of 15 leaves on the SAD features) fitted as training does, with ``settings``."""
+    config = tiny_config(triplets, tmp_path, inputs="sad_features", pointwise_trees=6, pointwise_leaves=15, **settings)
+    net = PeriodicUNet3D(config.arch)
+    fit_trees(net, loop._datasets(config, 0)[0], config.core_weight, config.seed, max_depth=config.tree_depth,
+              l2=config.tree_l2)
+    return net.trees
+
+
 def test_forest_depth_cap_is_a_config_field(triplets, tmp_path):
     """``tree_depth`` caps the levels of the fitted trees (the traversal rounds of ``TreeEnsemble``); 0 lifts
     the cap, a negative value is refused."""
     pytest.importorskip("sklearn")
     with pytest.raises(ValueError, match="tree_depth"):
         tiny_config(triplets, tmp_path, tree_depth=-1)
-    depths = {}
-    for cap in (2, 0):
-        config = tiny_config(triplets, tmp_path, inputs="sad_features", pointwise_trees=6, pointwise_leaves=15, tree_depth=cap)
-        net = PeriodicUNet3D(config.arch)
-        fit_trees(net, loop._datasets(config, 0)[0], config.core_weight, config.seed, max_depth=config.tree_depth)
-        depths[cap] = int(net.trees.depth)
+    depths = {cap: int(_fitted_trees(triplets, tmp_path, tree_depth=cap).depth) for cap in (2, 0)}
     assert depths[2] == 2 and depths[0] > 2
 
 
@@ -155,13 +159,7 @@ def test_forest_l2_penalty_is_a_config_field(triplets, tmp_path):
     pytest.importorskip("sklearn")
     with pytest.raises(ValueError, match="tree_l2"):
         tiny_config(triplets, tmp_path, tree_l2=-1.0)
-    spread = {}
-    for l2 in (0.0, 1e9):
-        config = tiny_config(triplets, tmp_path, inputs="sad_features", pointwise_trees=6, pointwise_leaves=15, tree_l2=l2)
-        net = PeriodicUNet3D(config.arch)
-        fit_trees(net, loop._datasets(config, 0)[0], config.core_weight, config.seed, max_depth=config.tree_depth,
-                  l2=config.tree_l2)
-        spread[l2] = float(net.trees.value.abs().max())
+    spread = {l2: float(_fitted_trees(triplets, tmp_path, tree_l2=l2).value.abs().max()) for l2 in (0.0, 1e9)}
     assert spread[1e9] < 0.1 * spread[0.0], spread
 
 
