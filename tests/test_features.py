@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from pymatgen_elfml import io, symmetry
-from pymatgen_elfml.features import (FEATURE_SETS, channel_names, nearest_nucleus_distance, sad_features,
+from pymatgen_elfml.features import (CHI_CHANNELS, FEATURE_SETS, channel_names, nearest_nucleus_distance, sad_features,
                                      smooth_periodic)
 from pymatgen_elfml.grid import grid_shape
 from pymatgen_elfml.nn import PeriodicUNet3D, UNetConfig
@@ -148,8 +148,6 @@ def test_electronegativity_channels_weigh_the_species_by_their_density(name, req
     """paw_chi_features = paw_orbital_features + chi_local, chi_contrast: chi_local lies between the species'
     Pauling values (Ni 1.91, Al 1.61) and is lowest nearer Al than Ni; chi_contrast is 0 for one species and in NiAl
     lowest nearer Al (whose neighbourhood is Ni's); both are symmetric."""
-    from pymatgen_elfml.features import CHI_CHANNELS
-
     cell = io.validate(request.getfixturevalue(name))
     ops = symmetry.seitz_ops(cell)
     shape = grid_shape(cell.lattice, 0.2, ops, 8)
@@ -162,8 +160,6 @@ def test_electronegativity_channels_weigh_the_species_by_their_density(name, req
         np.testing.assert_array_equal(f["chi_contrast"], 0.0)
         return
     assert 1.61 - 1e-6 <= f["chi_local"].min() and f["chi_local"].max() <= 1.91 + 1e-6 and np.ptp(f["chi_local"]) > 0.2
-    from pymatgen_elfml.features import nearest_nucleus_distance
-
     ni, al = (nearest_nucleus_distance(cell.lattice, cell.frac[[list(cell.numbers).index(z)]], shape) for z in (28, 13))
     for channel in CHI_CHANNELS:
         low = np.unravel_index(np.argmin(f[channel]), shape)

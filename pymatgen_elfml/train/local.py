@@ -90,7 +90,8 @@ def fit_trees(net, dataset: PatchDataset, core_weight: float, seed: int = 0, per
     """Fit ``net.trees`` (trees of at most ``max_depth`` levels, 0: uncapped) on ``per_structure`` voxels
     of every sample (weights 1 far from nuclei, ``core_weight`` within the core radius) to the target, or to
     the target minus the valence channel for a density model with that base; epoch 0 of the training log
-    scores the result; ``l2``: scikit-learn's ``l2_regularization`` of the leaf values. The default cap of 8 levels kept the walk short (v1 validation MAE 0.0306, uncapped 0.0320)."""
+    scores the result. ``l2``: scikit-learn's ``l2_regularization`` of the leaf values. The default cap of 8
+    levels kept the walk short (v1 validation MAE 0.0306, uncapped 0.0320)."""
     x, y, far = sample_voxels(dataset, per_structure, seed)
     x, y, far = x.reshape(len(x), -1).numpy(), y.reshape(-1).numpy(), far.reshape(-1).numpy()
     cfg = net.config
