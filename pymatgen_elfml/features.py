@@ -31,7 +31,8 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
                       paw_semilocal_elf + these four cut a density forest's validation NMAE from 0.0316 to 0.0288
                       (0.0356 -> 0.0309 more than 1 A from nuclei; scratch fit on 400 training cells of data/v2, log
                       not kept; the ELF channel alone 0.0298, the shares alone 0.0292); the input of
-                      density-metals-v4 (validation 0.0335 -> 0.0296 against v3 in full training, test 0.0216 -> 0.0193)
+                      density-metals-v4 and -v5 (validation 0.0335 -> 0.0296 against v3 in full training, test
+                      0.0216 -> 0.0193)
 ``chi_local``         the Pauling electronegativity of the species owning a point, weighted by each species'
                       share of the PAW superposition there (Hirshfeld weights; ``valence.PAULING_ELECTRONEGATIVITY``)
 ``chi_contrast``      ``chi_local`` minus the same weighting of species' superpositions smoothed by 1.6 A: which way
@@ -45,7 +46,9 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
                       embedding density 0.0359, all five 0.0348). In full training (the density-metals-v4
                       command with ``--inputs paw_chi_features``, 2026-12-03) validation NMAE fell 0.0296 -> 0.0287
                       but test NMAE rose 0.0193 -> 0.0196 (templates 0.0302 -> 0.0279, binaries 0.0228 -> 0.0265;
-                      ``benchmarks/results/density_test_v5cand.md``): not shipped
+                      ``benchmarks/results/density_test_v5cand.md``): not shipped. With the forest's L2 penalty
+                      (``--tree-l2 10``, density-metals-v5's recipe; scratch fit 0.0349 against 0.0353 without these
+                      two) validation NMAE in full training 0.0295 against v5's 0.0288: not shipped, test not run
 ====================  ===============================================================
 
 s and q are dimensionless for any consistent length unit. Everything here is numpy.
