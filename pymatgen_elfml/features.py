@@ -22,33 +22,18 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
 ``paw_valence_g0.8``  ``paw_valence`` smoothed by a periodic Gaussian of sigma 0.8 A: the neighbourhood's
                       valence density, a non-local input for the forest
 ``paw_semilocal_elf`` the TF + vW/9 + lap/6 ELF of the PAW superposition, a pseudo valence density as GPAW's ELF
-                      is (``FEATURE_SETS["sad_paw_elf_features"]``, an ELF input: added to the SAD features it
-                      cut a forest's validation MAE from 0.0409 to 0.0395 (scratch fit on all 1,260 training
-                      cells of data/v2; 0.0445 -> 0.0419 on 300); the input of elf-metals-v4)
+                      is (``FEATURE_SETS["sad_paw_elf_features"]``: the input of elf-metals-v4)
 ``paw_core_frac`` ... the smooth core's and the s, p, d orbitals' shares of the PAW pseudo density
                       (``sad.paw_atoms.paw_components``; share = part / max(pseudo, 1e-6 e/A^3), clipped to
                       [-1, 2]): which shells fill a region. ``FEATURE_SETS["paw_orbital_features"]`` = paw_context +
-                      paw_semilocal_elf + these four cut a density forest's validation NMAE from 0.0316 to 0.0288
-                      (0.0356 -> 0.0309 more than 1 A from nuclei; scratch fit on 400 training cells of data/v2, log
-                      not kept; the ELF channel alone 0.0298, the shares alone 0.0292); the input of
-                      density-metals-v4 and -v5 (validation 0.0335 -> 0.0296 against v3 in full training, test
-                      0.0216 -> 0.0193)
+                      paw_semilocal_elf + these four: the input of density-metals-v4 and later
 ``chi_local``         the Pauling electronegativity of the species owning a point, weighted by each species'
                       share of the PAW superposition there (Hirshfeld weights; ``valence.PAULING_ELECTRONEGATIVITY``)
 ``chi_contrast``      ``chi_local`` minus the same weighting of species' superpositions smoothed by 1.6 A: which way
                       charge flows between unlike neighbours (0 in an elemental cell). A species' superposition is
-                      negative within its compensation charges (Al: -1.6 e/A^3 at its nucleus in B2 NiAl), where its
-                      weight is 0: the owner's value is not seen at such nuclei (weights from the pseudo part alone
-                      are untried). No shipped model uses these channels (``--inputs paw_chi_features``).
-                      ``FEATURE_SETS["paw_chi_features"]`` = paw_orbital_features + these two cut a density forest's
-                      validation NMAE from 0.0366 to 0.0338 (> 1 A: 0.0440 -> 0.0395; scratch fit on 449 training cells
-                      of data/v2, all 137 validation cells; the species' atomic numbers instead 0.0344, a neighbour
-                      embedding density 0.0359, all five 0.0348). In full training (the density-metals-v4
-                      command with ``--inputs paw_chi_features``, 2026-12-03) validation NMAE fell 0.0296 -> 0.0287
-                      but test NMAE rose 0.0193 -> 0.0196 (templates 0.0302 -> 0.0279, binaries 0.0228 -> 0.0265;
-                      ``benchmarks/results/density_test_v5cand.md``): not shipped. With the forest's L2 penalty
-                      (``--tree-l2 10``, density-metals-v5's recipe; scratch fit 0.0349 against 0.0353 without these
-                      two) validation NMAE in full training 0.0295 against v5's 0.0288: not shipped, test not run
+                      negative within its compensation charges, where its weight is 0. ``FEATURE_SETS[
+                      "paw_chi_features"]`` = paw_orbital_features + these two; no shipped model uses them (their
+                      test split result: ``benchmarks/results/density_test_v5cand.md``)
 ====================  ===============================================================
 
 s and q are dimensionless for any consistent length unit. Everything here is numpy.

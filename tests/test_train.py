@@ -137,8 +137,7 @@ def _fitted_trees(triplets, tmp_path, **settings):
     """The forest branch (6 trees of 15 leaves on the SAD features) fitted as training does, with ``settings``."""
     config = tiny_config(triplets, tmp_path, inputs="sad_features", pointwise_trees=6, pointwise_leaves=15, **settings)
     net = PeriodicUNet3D(config.arch)
-    fit_trees(net, loop._datasets(config, 0)[0], config.core_weight, config.seed, max_depth=config.tree_depth,
-              l2=config.tree_l2)
+    fit_trees(net, loop._datasets(config, 0)[0], config)
     return net.trees
 
 

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from pymatgen_elfml.data.dataset import PatchDataset
 from pymatgen_elfml.features import base_channel, channel_names
 from pymatgen_elfml.losses import region_weight
+from pymatgen_elfml.train.config import TrainConfig
 
 
 def sample_voxels(dataset: PatchDataset, per_structure: int, seed: int) -> tuple[torch.Tensor, ...]:
@@ -85,18 +86,18 @@ def forest_arrays(model) -> tuple[list[dict], float]:
     return trees, float(np.ravel(model._baseline_prediction)[0])
 
 
-def fit_trees(net, dataset: PatchDataset, core_weight: float, seed: int = 0, per_structure: int = 4000,
-              max_depth: int = 8, l2: float = 0.0) -> None:
-    """Fit ``net.trees`` (trees of at most ``max_depth`` levels, 0: uncapped) on ``per_structure`` voxels
-    of every sample (weights 1 far from nuclei, ``core_weight`` within the core radius) to the target, or to
-    the target minus the valence channel for a density model with that base; epoch 0 of the training log
-    scores the result. ``l2``: scikit-learn's ``l2_regularization`` of the leaf values. The default cap of 8
-    levels kept the walk short (v1 validation MAE 0.0306, uncapped 0.0320)."""
-    x, y, far = sample_voxels(dataset, per_structure, seed)
+def fit_trees(net, dataset: PatchDataset, config: TrainConfig, per_structure: int = 4000) -> None:
+    """Fit ``net.trees`` on ``per_structure`` voxels of every sample to the target, or to the target minus
+    the valence channel for a density model with that base; epoch 0 of the training log scores the result.
+    From ``config``: ``core_weight`` (voxel weight within the core radius; 1 far from nuclei), ``seed``,
+    ``tree_depth`` (levels per tree, 0: uncapped; the default 8 kept the walk short: v1 validation MAE
+    0.0306, uncapped 0.0320) and ``tree_l2`` (scikit-learn's ``l2_regularization`` of the leaf values)."""
+    x, y, far = sample_voxels(dataset, per_structure, config.seed)
     x, y, far = x.reshape(len(x), -1).numpy(), y.reshape(-1).numpy(), far.reshape(-1).numpy()
     cfg = net.config
     if cfg.density_base:  # the forest fits what the valence-density channel leaves
         y = y - x[:, channel_names(cfg.inputs).index(base_channel(cfg.inputs))]
-    model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, seed, max_depth=max_depth or None, l2=l2)
-    model.fit(x, y, sample_weight=region_weight(far, core_weight))
+    model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, config.seed,
+                          max_depth=config.tree_depth or None, l2=config.tree_l2)
+    model.fit(x, y, sample_weight=region_weight(far, config.core_weight))
     net.trees.load_trees(*forest_arrays(model))

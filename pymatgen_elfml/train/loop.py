@@ -194,7 +194,7 @@ def _build(config: TrainConfig, device, train_ds: PatchDataset, stage1: bool = T
     if stage1 and config.arch.pointwise_hidden and config.pointwise_steps:
         pretrain_pointwise(net, train_ds, config.pointwise_steps, config.core_weight, config.seed)
     if stage1 and config.arch.pointwise_trees:
-        fit_trees(net, train_ds, config.core_weight, config.seed, max_depth=config.tree_depth, l2=config.tree_l2)
+        fit_trees(net, train_ds, config)
     net, loss_fn = net.to(device), _loss(config).to(device)
     optim = torch.optim.AdamW([{"params": net.parameters(), "weight_decay": config.weight_decay},
                                {"params": loss_fn.parameters(), "weight_decay": 0.0}], lr=config.lr)

@@ -64,9 +64,15 @@ def _items(cfg: dict) -> str:
     return f"{('up to ' + str(cfg['max_patches'])) if cfg['max_patches'] else 'all'} {unit}"
 
 
-def _steps(rows: list[dict]) -> str:
+def _schedule(cfg: dict, rows: list[dict]) -> str:
+    """What was trained: U-Net epochs (epoch 0 is the pointwise branch alone, scored before the U-Net trains),
+    what they covered and their optimizer steps."""
+    epochs = sum(r["epoch"] > 0 for r in rows)
+    if not epochs:
+        return "no U-Net epoch (only the pointwise branch was fitted); "
     steps = [r["train"].get("steps") for r in rows]
-    return f"{sum(steps):,} optimizer steps; " if all(s is not None for s in steps) else ""
+    counted = f"{sum(steps):,} optimizer steps; " if all(s is not None for s in steps) else ""
+    return f"{epochs} epochs x {_items(cfg)}; {counted}"
 
 
 def _accuracy_intro(accuracy: dict) -> list[str]:
@@ -88,7 +94,6 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines() if line.strip()]
     best = min(rows, key=lambda r: r["val"]["mae"])
     hours = sum(r["seconds"] for r in rows) / 3600
-    epochs = sum(r["epoch"] > 0 for r in rows)  # epoch 0: the pointwise branch alone, scored before the U-Net trains
     chosen = f"{best['epoch']}" + (" (the pointwise branch alone, before any U-Net step)" if best["epoch"] == 0 else "")
     machine = accuracy.get("machine", {})
     splits, data = _split_counts(Path(cfg["data"]))
@@ -109,7 +114,7 @@ def model_card(name: str, run: Path, n_params: int, accuracy: dict, speed: dict 
            f"- `PeriodicUNet3D` {json.dumps(spec['arch'])}: {n_params:,} parameters; native spacing "
            f"{spec['native_spacing']} A, SAD smoothing {spec['sad_sigma']} A; patch {spec['patch_size']} + halo {spec['halo']}.",
            f"- `python -m pymatgen_elfml.train` with {json.dumps({k: v for k, v in cfg.items() if k not in ('data', 'out', 'resume')})}.",
-           f"- {epochs} epochs x {_items(cfg)}; {_steps(rows)}training time {hours:.2f} h (sum of the epoch "
+           f"- {_schedule(cfg, rows)}training time {hours:.2f} h (sum of the epoch "
            f"times) on device `{cfg['device']}`; benchmarks below measured on {machine.get('cores', '?')} cores "
            f"({machine.get('cpu', '?')}, GPU: {machine.get('cuda') or 'none'}).",
            f"- Chosen epoch {chosen}: validation {'NMAE' if spec['arch'].get('target') == 'density' else 'MAE'} {best['val']['mae']:.4f} during training (loss terms "
