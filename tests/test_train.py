@@ -116,6 +116,16 @@ def test_tiny_run_gives_a_loadable_model(triplets, tmp_path, Al4):
     assert (dest / "training_metrics.jsonl").read_text() == (tmp_path / "run" / "metrics.jsonl").read_text()
 
 
+def test_card_says_when_only_the_pointwise_branch_was_fitted():
+    """A run stopped after epoch 0 (the forest alone, as the shipped density models) is not "0 epochs"."""
+    from pymatgen_elfml.train.release import _schedule
+
+    cfg, rows = {"whole_cell": True, "max_patches": 0}, [{"epoch": 0, "train": {"steps": 0}}]
+    assert _schedule(cfg, rows) == "no U-Net epoch (only the pointwise branch was fitted); "
+    rows.append({"epoch": 1, "train": {"steps": 5}})
+    assert _schedule(cfg, rows) == "1 epochs x all whole cells; 5 optimizer steps; "
+
+
 def test_forest_branch_run_records_stage_one_and_keeps_the_best(triplets, tmp_path):
     """A run with a forest branch: the forest alone is scored as epoch 0, the U-Net then trains its
     correction, and the saved model is the epoch with the lowest validation MAE."""
