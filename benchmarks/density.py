@@ -57,6 +57,12 @@ def baselines(structure, cell, n_val: int, ref: np.ndarray) -> dict[str, np.ndar
             "best constant (cell median)": np.full(ref.shape, float(np.median(ref)))}
 
 
+def _label(model: str) -> str:
+    """A compared model's row label: its name, or a run's folder as "run/model" (every run's folder is "model")."""
+    path = Path(model)
+    return "/".join(path.parts[-2:]) if path.name == "model" else path.name
+
+
 def compare(structure, ref: np.ndarray, models: dict[str, DensityGenerator], compressed: bool) -> dict:
     """Metrics of every method against the reference density ``ref`` (e/A^3) on its own grid."""
     cell, n_val = io.validate(structure), valence_electrons(site.specie.symbol for site in structure)
@@ -107,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     models = {"model": DensityGenerator.from_pretrained(args.model, device="cpu")}
-    models.update({f"model {Path(m).name}": DensityGenerator.from_pretrained(m, device="cpu") for m in args.compare})
+    models.update({f"model {_label(m)}": DensityGenerator.from_pretrained(m, device="cpu") for m in args.compare})
     results: dict = {}
     for row, rec in records(args.data, args.split):
         for name, res in compare(rec.structure, np.asarray(rec.rho, dtype=np.float64), models, row["volume_ratio"] <= 0.7).items():

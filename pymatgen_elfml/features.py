@@ -34,6 +34,16 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
                       negative within its compensation charges, where its weight is 0. ``FEATURE_SETS[
                       "paw_chi_features"]`` = paw_orbital_features + these two; no shipped model uses them (their
                       test split result: ``benchmarks/results/density_test_v5cand.md``)
+``cell_log_n``        ln(N_valence / V), N_valence the cell's valence electrons (``valence.SETUP_VALENCE``), V its
+                      volume in A^3: a constant over the cell, as are the three below
+``cell_log_v``        ln(V / n_atoms), the volume per atom in A^3
+``cell_n_species``    the number of distinct elements of the cell
+``cell_chi_spread``   the largest minus the smallest Pauling electronegativity of its elements (0 for one element).
+                      ``FEATURE_SETS["paw_cell_features"]`` = paw_orbital_features + these four: what a voxel's
+                      neighbourhood does not say about the whole cell (its compression, its chemistry's spread);
+                      no shipped model uses them (better on validation, worse on the test split:
+                      ``benchmarks/results/density_test_cellcand.md``). Each is unchanged by a supercell or a
+                      choice of cell
 ====================  ===============================================================
 
 s and q are dimensionless for any consistent length unit. Everything here is numpy.
@@ -67,6 +77,8 @@ ORBITAL_FRACTIONS = ("paw_core_frac", "paw_s_frac", "paw_p_frac", "paw_d_frac") 
 FEATURE_SETS["paw_orbital_features"] = (*FEATURE_SETS["paw_context_features"], PAW_ELF_CHANNEL, *ORBITAL_FRACTIONS)
 CHI_CHANNELS, CHI_SMOOTHING = ("chi_local", "chi_contrast"), 1.6  # Angstrom
 FEATURE_SETS["paw_chi_features"] = (*FEATURE_SETS["paw_orbital_features"], *CHI_CHANNELS)
+CELL_CHANNELS = ("cell_log_n", "cell_log_v", "cell_n_species", "cell_chi_spread")
+FEATURE_SETS["paw_cell_features"] = (*FEATURE_SETS["paw_orbital_features"], *CELL_CHANNELS)
 FRACTION_FLOOR, FRACTION_CLIP = 1e-6, (-1.0, 2.0)  # e/A^3; the range the fractions are clipped to
 SEMILOCAL_CHANNEL = "semilocal_elf"
 VALENCE_CHANNEL = "valence"
@@ -164,7 +176,26 @@ def _superposition_channels(names: tuple[str, ...], base_name: str, lattice: np.
         out.update(_orbital_fractions(lattice, frac, numbers, shape))
     if any(name in names for name in CHI_CHANNELS):
         out.update(_electronegativity_channels(lattice, frac, numbers, shape))
+    if any(name in names for name in CELL_CHANNELS):
+        out.update({name: np.full(shape, value) for name, value in cell_descriptors(lattice, numbers).items()})
     return out
+
+
+def cell_descriptors(lattice: np.ndarray, numbers: np.ndarray) -> dict[str, float]:
+    """``CELL_CHANNELS`` of a cell of (3, 3) ``lattice`` (rows, A) holding atoms of atomic numbers ``numbers``
+    (n_atoms,): ln(N_valence / V) with V in A^3, ln(V / n_atoms), the number of elements and the spread of
+    their Pauling electronegativities. ValueError for an element without a valence count or electronegativity."""
+    from ase.data import chemical_symbols
+
+    from pymatgen_elfml.valence import electronegativities, valence_electrons
+
+    numbers = np.asarray(numbers, int).reshape(-1)
+    volume = abs(float(np.linalg.det(np.asarray(lattice, float))))
+    species = np.unique(numbers)
+    chi = electronegativities(species)
+    return {"cell_log_n": float(np.log(valence_electrons(chemical_symbols[z] for z in numbers) / volume)),
+            "cell_log_v": float(np.log(volume / len(numbers))), "cell_n_species": float(len(species)),
+            "cell_chi_spread": float(max(chi) - min(chi))}
 
 
 def _electronegativity_channels(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray,

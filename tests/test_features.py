@@ -179,6 +179,26 @@ def test_electronegativity_channels_need_a_pauling_value():
         sad_features(sad, lattice, frac, "paw_chi_features", numbers)
 
 
+def test_cell_channels_describe_the_whole_cell_and_survive_a_supercell(NiAl):
+    """paw_cell_features = paw_orbital_features + four constants: ln(N_valence / V) (Ni 16 + Al 3 electrons in
+    2.88^3 A^3), ln(V / atom), 2 elements, Pauling spread 1.91 - 1.61; a 2x1x1 supercell gives the same."""
+    from pymatgen_elfml.features import CELL_CHANNELS, cell_descriptors
+
+    names = channel_names("paw_cell_features")
+    assert names[:-4] == channel_names("paw_orbital_features") and names[-4:] == CELL_CHANNELS
+    cell = io.validate(NiAl)
+    sad = sad_density(cell.lattice, cell.frac, cell.numbers, (16, 16, 16), 0.3)
+    f = dict(zip(names, sad_features(sad, cell.lattice, cell.frac, "paw_cell_features", cell.numbers).astype(float)))
+    expected = {"cell_log_n": np.log(19 / 2.88**3), "cell_log_v": np.log(2.88**3 / 2), "cell_n_species": 2.0,
+                "cell_chi_spread": 0.30}
+    for channel, value in expected.items():
+        np.testing.assert_allclose(f[channel], value, rtol=1e-6, err_msg=channel)
+    big = io.validate(NiAl * (2, 1, 1))
+    assert cell_descriptors(big.lattice, big.numbers) == pytest.approx(cell_descriptors(cell.lattice, cell.numbers))
+    with pytest.raises(ValueError, match="electronegativity"):
+        cell_descriptors(3.0 * np.eye(3), np.array([2, 13]))
+
+
 def test_features_translate_with_the_atoms(NiAl):
     cell, _, shape, _, f = _features(NiAl)
     shift = np.array([2, 1, 3])

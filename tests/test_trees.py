@@ -34,6 +34,22 @@ def test_torch_forest_equals_scikit_learn():
     assert np.abs(pred - model._baseline_prediction.ravel()[0]).max() > 0.1  # the trees do something
 
 
+def test_int64_node_tables_of_older_weights_load_and_predict_the_same():
+    """density-metals-v6 and earlier were saved with int64 feature/child tables; the int32 buffers take them."""
+    from pymatgen_elfml.train.local import forest_arrays
+
+    model, x = _forest(n_trees=10)
+    trees = TreeEnsemble(n_trees=10, max_leaves=15, n_features=8)
+    trees.load_trees(*forest_arrays(model))
+    old = {k: v.long() if k in ("feature", "child") else v for k, v in trees.state_dict().items()}
+    again = TreeEnsemble(n_trees=10, max_leaves=15, n_features=8)
+    again.load_state_dict(old)
+    assert again.feature.dtype == again.child.dtype == torch.int32
+    grid = torch.from_numpy(x[:2000].T.reshape(1, 8, 10, 10, 20).copy())
+    assert torch.equal(again(grid), trees(grid))
+    np.testing.assert_allclose(again(grid).reshape(-1).numpy(), model.predict(x[:2000]), rtol=0, atol=1e-12)
+
+
 def test_forest_that_does_not_fit_is_refused():
     from pymatgen_elfml.train.local import forest_arrays
 

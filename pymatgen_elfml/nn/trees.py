@@ -19,20 +19,21 @@ class TreeEnsemble(nn.Module):
     """Sum of ``n_trees`` binary regression trees of at most ``max_leaves`` leaves each on ``n_features`` inputs.
 
     Buffers, over the T * M node slots of all trees (M = 2 * max_leaves - 1 per tree, renumbered
-    breadth-first so that a node's right child directly follows its left one): feature (T * M,) int64,
+    breadth-first so that a node's right child directly follows its left one): feature (T * M,) int32,
     threshold (T * M,) float32 — the largest float32 <= the fitted float64 threshold, so that
     ``x <= threshold`` decides exactly as the fitted tree does for float32 features; +inf at leaves —,
-    child (T * M,) int64, the left child's slot (a leaf's is itself), value (T * M,) float64, baseline ()
-    and depth () — the deepest leaf, i.e. the number of traversal rounds.
+    child (T * M,) int32, the left child's slot (a leaf's is itself), value (T * M,) float64, baseline ()
+    and depth () — the deepest leaf, i.e. the number of traversal rounds. Weights saved with int64 node
+    tables (density-metals-v6 and earlier) load into these buffers unchanged: ``load_state_dict`` casts.
     """
 
     def __init__(self, n_trees: int, max_leaves: int, n_features: int, chunk: int = 256):
         super().__init__()
         size = n_trees * (2 * max_leaves - 1)
         self.n_trees, self.n_features, self.chunk = n_trees, n_features, chunk
-        self.register_buffer("feature", torch.zeros(size, dtype=torch.int64))
+        self.register_buffer("feature", torch.zeros(size, dtype=torch.int32))
         self.register_buffer("threshold", torch.full((size,), float("inf"), dtype=torch.float32))
-        self.register_buffer("child", torch.arange(size, dtype=torch.int64))
+        self.register_buffer("child", torch.arange(size, dtype=torch.int32))
         self.register_buffer("value", torch.zeros(size, dtype=torch.float64))
         self.register_buffer("baseline", torch.zeros((), dtype=torch.float64))
         self.register_buffer("depth", torch.zeros((), dtype=torch.int64))
@@ -72,8 +73,7 @@ class TreeEnsemble(nn.Module):
         if x.shape[1] != self.n_features:
             raise ValueError(f"TreeEnsemble expects {self.n_features} feature channels, got {x.shape[1]}")
         rows = x.detach().movedim(1, -1).reshape(-1, self.n_features).float()  # (N, C): one voxel per row
-        tables = self.feature.to(torch.int32), self.child.to(torch.int32)
-        out = torch.cat([self._predict(rows[i:i + self.chunk].contiguous(), *tables)
+        out = torch.cat([self._predict(rows[i:i + self.chunk].contiguous(), self.feature, self.child)
                          for i in range(0, rows.shape[0], self.chunk)])
         return out.to(x.dtype).reshape(x.shape[0], 1, *x.shape[2:])
 
