@@ -135,7 +135,7 @@ def sad_features(sad: np.ndarray, lattice: np.ndarray, frac: np.ndarray, feature
         lattice: (3, 3) lattice vectors as rows, Angstrom.
         frac: (n_atoms, 3) fractional coordinates of the nuclei.
         feature_set: a key of ``FEATURE_SETS``.
-        numbers: (n_atoms,) atomic numbers; needed by the "valence" channel only.
+        numbers: (n_atoms,) atomic numbers; needed by every channel beyond ``sad_features``.
 
     Returns:
         (C, n0, n1, n2) float32.
@@ -156,6 +156,8 @@ def sad_features(sad: np.ndarray, lattice: np.ndarray, frac: np.ndarray, feature
     base_name = base_channel(feature_set)
     if base_name is not None or PAW_ELF_CHANNEL in names:
         out.update(_superposition_channels(names, base_name or "paw_valence", lattice, frac, numbers, sad.shape))
+    if any(name in names for name in CELL_CHANNELS):  # constants of the cell, not of its superposition
+        out.update({name: np.full(sad.shape, value) for name, value in cell_descriptors(lattice, numbers).items()})
     return np.stack([out[n] for n in names]).astype(np.float32)
 
 
@@ -176,8 +178,6 @@ def _superposition_channels(names: tuple[str, ...], base_name: str, lattice: np.
         out.update(_orbital_fractions(lattice, frac, numbers, shape))
     if any(name in names for name in CHI_CHANNELS):
         out.update(_electronegativity_channels(lattice, frac, numbers, shape))
-    if any(name in names for name in CELL_CHANNELS):
-        out.update({name: np.full(shape, value) for name, value in cell_descriptors(lattice, numbers).items()})
     return out
 
 
