@@ -233,3 +233,37 @@ def test_committed_datasheet_is_regenerated_from_the_manifest(tmp_path):
     assert all(r["settings"].get("bands") == "uncapped" for r in read_jsonl(folder / "manifest.jsonl")
                if r["id"] in {g["id"] for g in s["invalidated"]}), "an invalidated record came back with GPAW's capped bands"
     assert done <= set(json.loads((folder / "splits.json").read_text()))
+
+
+def test_coverage_pairs_thin_elements_with_new_partners_and_training_only_templates(tmp_path):
+    from pymatgen_elfml.reference import coverage, structures
+    from pymatgen_elfml.reference.__main__ import main
+
+    counts = coverage.train_cell_counts(["Al", "Al-Mg", "Mg", "La", "Be-La", "Y", "Y"], ["train", "train", "train", "test",
+                                                                                        "test", "train", "train"])
+    assert counts == Counter({"Al": 2, "Mg": 2, "Y": 2, "La": 0, "Be": 0})
+    pairs = coverage.coverage_pairs(counts, planned_keys={"Be-La", "Al-La"}, min_cells=2, n_partners=2)
+    # thin by count then symbol: Be, La; partners Al, Mg (Y is third); La's first partner (Mg) by rotation
+    assert pairs == [("Be", "Al"), ("La", "Mg")]
+    assert coverage.coverage_pairs(counts, planned_keys={"Be-La", "La-Mg"}, min_cells=2, n_partners=2)[1] == ("La", "Al")
+    cands = coverage.coverage_set([("La", "Mg")])
+    assert len(cands) == len(coverage.COVERAGE_PROTOTYPES) * len(coverage.COVERAGE_RATIOS)
+    assert {c.split_key for c in cands} == {"La-Mg"} and {c.family for c in cands} == {"template"}
+    c1 = [c for c in cands if c.prototype == "C1"]
+    assert [c.structure.composition.reduced_formula for c in c1] == ["LaMg2"] * len(coverage.COVERAGE_RATIOS)
+    v = {c.volume_ratio: c.structure.volume for c in c1}
+    assert v[0.35] / v[0.75] == pytest.approx(0.35 / 0.75)
+    # the CLI appends the candidates to the plan and puts them in train only, keeping every assignment
+    planned = [c for c in template_set(metals=("Al", "Mg"), ratios=(0.75,)) if c.split_key in ("Al", "Mg")]
+    folder = tmp_path / "v"
+    structures.write_set(planned, folder / "structures.json")
+    splits = {c.id: ("train" if c.split_key != "Mg" else "test") for c in planned}
+    (folder / "splits.json").write_text(json.dumps(splits))
+    rows = [{"id": c.id, "split_key": c.split_key} for c in planned]
+    (folder / "manifest.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["coverage", str(folder), "--min-train-cells", "3", "--ids-out", str(tmp_path / "ids.json")]) == 0
+    added = json.loads((tmp_path / "ids.json").read_text())
+    grown = json.loads((folder / "splits.json").read_text())
+    assert added and all(grown[i] == "train" for i in added) and all(grown[k] == v for k, v in splits.items())
+    assert [c.id for c in structures.read_set(folder / "structures.json")] == [c.id for c in planned] + added
+    assert {i.split("-")[1] for i in added} == {"MgAl", "MgAl2"}  # Mg (0 training cells) with Al

@@ -56,6 +56,31 @@ def _splits(folder: Path, plan: str | None) -> int:
     return 0
 
 
+def _coverage(folder: Path, min_cells: int | None, ids_out: str) -> int:
+    """Append ``coverage``'s templates for the thin elements of folder's training split to
+    folder/structures.json (priority-ordered, after the planned ones), assign them to train in
+    splits.json, and write their ids to ``ids_out`` (the input of ``build --ids``)."""
+    from pymatgen_elfml.io import write_text_atomic
+    from pymatgen_elfml.reference import coverage, structures
+    from pymatgen_elfml.reference.build import priority_order, read_jsonl
+
+    min_cells = coverage.MIN_TRAIN_CELLS if min_cells is None else min_cells
+    splits = json.loads((folder / "splits.json").read_text())
+    planned = structures.read_set(folder / "structures.json")
+    rows = read_jsonl(folder / "manifest.jsonl")
+    counts = coverage.train_cell_counts([r["split_key"] for r in rows], [splits[r["id"]] for r in rows])
+    pairs = coverage.coverage_pairs(counts, {c.split_key for c in planned}, min_cells)
+    known = {c.id for c in planned}
+    new = priority_order([c for c in coverage.coverage_set(pairs) if c.id not in known])
+    structures.write_set(planned + new, folder / "structures.json")
+    splits.update({c.id: "train" for c in new})
+    write_text_atomic(folder / "splits.json", json.dumps(splits, indent=0, sort_keys=True))
+    write_text_atomic(Path(ids_out), json.dumps([c.id for c in new]))
+    print(f"{len(pairs)} thin elements (< {min_cells} training cells): " + ", ".join(f"{a}({counts[a]})+{b}" for a, b in pairs))
+    print(f"added {len(new)} training candidates; ids in {ids_out}")
+    return 0
+
+
 def _candidates(spec: str):
     from pymatgen_elfml.reference import structures
 
@@ -100,6 +125,11 @@ def _parser() -> argparse.ArgumentParser:
     spl = sub.add_parser("splits", help="assign train/val/test over the computed structures (by chemical system)")
     spl.add_argument("folder")
     spl.add_argument("--plan", help="set file: split every planned structure, keeping splits.json's assignments")
+    cov = sub.add_parser("coverage", help="add training-only two-metal templates for the elements with fewest training cells")
+    cov.add_argument("folder")
+    cov.add_argument("--min-train-cells", type=int, default=None,
+                     help="elements with fewer training cells are thin (default: coverage.MIN_TRAIN_CELLS)")
+    cov.add_argument("--ids-out", required=True, help="JSON file to write the added ids to (input of build --ids)")
     sheet = sub.add_parser("datasheet", help="write DIR/README.md from the manifest")
     sheet.add_argument("folder")
     sheet.add_argument("--convergence", nargs="*", default=[], help="JSON files written by benchmarks/reference_convergence.py")
@@ -175,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         return _few_bands(args.folder, args.min_empty, args.out)
     if args.command == "splits":
         return _splits(Path(args.folder), args.plan)
+    if args.command == "coverage":
+        return _coverage(Path(args.folder), args.min_train_cells, args.ids_out)
     if args.command == "datasheet":
         return _datasheet(args.folder, args.convergence)
     return _build(args)

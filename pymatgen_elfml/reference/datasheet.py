@@ -142,6 +142,11 @@ successful GPAW runs (+{fail_hours:.2f} core-hours failed), one core per structu
   fcc/bcc/hcp, and `random-large` (pyxtal, 4-12 atoms, space groups 1-230, V/V0 = 1.0/0.8/0.6). V0 from
   nearest-neighbour distances = 2 x pymatgen's metallic radius (close packing for Laves/A15/...).
   Computed in `priority_order` (families interleaved, each new chemical system's cheapest structure first, then cheapest first), so any prefix covers every family.
+- Training coverage (2026-12-04, `coverage.py`): `python -m pymatgen_elfml.reference coverage data/v2 --ids-out IDS`
+  then `build ... --ids IDS`. Every element with fewer than 20 training cells (21 of them, e.g. Ag, Lu, Re with
+  none, La with 15: its elemental cells are in the test split) gets CsCl (B2) and fluorite (C1) templates with
+  one of the five best-covered metals (Mg, Al, Y, Ca, Na; a system not planned before), V/V0 = 0.75/0.55/0.35:
+  126 candidates, all in the training split; validation and test splits unchanged (same cells as before).
 - Metals out of reach (no PAW setup in gpaw-data 1.2.1): {unreachable}.
 - Calculations: `python -m pymatgen_elfml.reference build --structures data/v2/structures.json --out data/v2 --workers 2 --timeout 1800`.
   GPAW {gpaw}, plane-wave PAW, settings: `{settings}`
