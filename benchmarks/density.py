@@ -9,7 +9,9 @@ only), for all structures of the split and for the compressed ones (V/V0 <= 0.7)
 a uniform density N_valence / V; the SAD (all-electron free atoms) rescaled to the valence count; the
 superposition of the per-element valence profiles fitted to the training split (``sad.valence_profiles``,
 the base of density-metals-v1; linear, no network), rescaled to the valence count; the free atoms' PAW
-valence densities superposed as GPAW starts its SCF (``sad.paw_atoms``: no fitting at all); the best
+valence densities superposed as GPAW starts its SCF (``sad.paw_atoms``: no fitting at all); that superposition
+plus the radial corrections of ``sad.paw_radial`` (a linear table fitted to the training split: the base of
+density-metals-v8, not a baseline without learning); the best
 constant for an absolute error, each cell's median density (an oracle: it reads the reference).
 The reference is GPAW's pseudo valence density with compensation charges (negative near the nuclei of
 some setups). Also the charge error |integral rho - N_valence| of each row and, for the models, the
@@ -36,6 +38,7 @@ from pymatgen_elfml.generator import DensityGenerator
 from pymatgen_elfml.metrics import distance_to_nuclei
 from pymatgen_elfml.sad import sad_density
 from pymatgen_elfml.sad.paw_atoms import paw_superposition
+from pymatgen_elfml.sad.paw_radial import radial_correction
 from pymatgen_elfml.sad.valence_profiles import valence_superposition
 from pymatgen_elfml.valence import valence_electrons
 
@@ -52,10 +55,12 @@ def baselines(structure, cell, n_val: int, ref: np.ndarray) -> dict[str, np.ndar
     ``n_val``: its valence electron count)."""
     sad = sad_density(cell.lattice, cell.frac, cell.numbers, ref.shape, sad_sigma_for(cell.lattice, ref.shape))
     profiles = valence_superposition(cell.lattice, cell.frac, cell.numbers, ref.shape)
+    paw = paw_superposition(cell.lattice, cell.frac, cell.numbers, ref.shape)
     return {"uniform N_valence / V": np.full(ref.shape, n_val / structure.volume),
             "SAD rescaled to the valence count": sad * (n_val / (sad.mean() * structure.volume)),
             "fitted valence profiles, superposed": profiles * (n_val / (profiles.mean() * structure.volume)),
-            "free atoms' PAW valence densities (GPAW's start)": paw_superposition(cell.lattice, cell.frac, cell.numbers, ref.shape),
+            "free atoms' PAW valence densities (GPAW's start)": paw,
+            "PAW + radial corrections (paw_radial_v1, linear)": paw + radial_correction(cell.lattice, cell.frac, cell.numbers, ref.shape),
             "best constant (cell median)": np.full(ref.shape, float(np.median(ref)))}
 
 
