@@ -9,11 +9,7 @@ from pymatgen_elfml.sad.paw_atoms import paw_superposition
 from pymatgen_elfml.sad.paw_radial import (N_ENV, N_OWN, WIDTHS, atom_environments, corrected_superposition,
                                            fit_table, load_table, radial_correction)
 
-# CuAu in a skewed cell, atoms off the grid points (spacing <= 0.13 A: the narrowest Gaussian is 0.2 A)
-LATTICE = np.array([[3.1, 0.0, 0.0], [0.4, 3.4, 0.0], [0.0, 0.3, 3.8]])
-FRAC = np.array([[0.03, 0.11, 0.07], [0.52, 0.47, 0.55]])
-NUMBERS = np.array([29, 79])
-SHAPE = (32, 36, 40)
+from test_paw_atoms import FRAC, LATTICE, NUMBERS, SHAPE  # CuAu, skewed cell, atoms off the grid (spacing <= 0.13 A)
 
 
 def test_the_correction_moves_charge_and_adds_none():

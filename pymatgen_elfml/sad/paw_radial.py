@@ -19,7 +19,8 @@ An element without its own block (not in the fitted table) gets the shared part 
 W minimises sum over cells of sum over *all* voxels (sum |rho_ref - rho|^2) / sum rho_ref with the ridge
 penalty ``RIDGE`` |W|^2 per cell (``fit_table``: the normal equations are exact sums, built from each cell's
 (n_atoms K)^2 Gram matrix of its Gaussians). Fitted on the train split of data/v2 (``paw_radial_v1.json``), the
-base alone scores validation NMAE 0.0192 against 0.0558 for the PAW superposition and 0.0281 for density-metals-v7.
+base alone scores validation NMAE 0.0191 against 0.0558 for the PAW superposition and 0.0281 for density-metals-v7
+(test split: 0.0160 against 0.0396; `python benchmarks/density.py`, row "PAW + radial corrections").
 
     python -m pymatgen_elfml.sad.paw_radial data/v2 --out paw_radial_v1.json   # fit on the train split
 
@@ -175,24 +176,6 @@ def load_table() -> dict:
     return table
 
 
-class _Cells:
-    """The (lattice, frac, numbers, rho) cells of a split of a reference dataset, re-iterable."""
-
-    def __init__(self, folder: Path, split: str):
-        self.folder, self.split = folder, split
-
-    def __iter__(self):
-        from pymatgen_elfml import io
-        from pymatgen_elfml.reference.store import read_jsonl, read_record
-
-        splits = json.loads((self.folder / "splits.json").read_text())
-        for row in read_jsonl(self.folder / "manifest.jsonl"):
-            if splits.get(row["id"]) == self.split:
-                rec = read_record(self.folder / row["file"], sha256=row["sha256"])
-                cell = io.validate(rec.structure)
-                yield cell.lattice, cell.frac, cell.numbers, rec.rho
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pymatgen_elfml.sad.paw_radial", description=__doc__.splitlines()[0])
     parser.add_argument("data", type=Path, help="reference dataset folder (manifest.jsonl, splits.json, records/)")
@@ -203,7 +186,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.exists():
         raise SystemExit(f"{args.out} exists: shipped tables are never overwritten (models read them); "
                          "write a new file and register a feature set that reads it")
-    table = fit_table(_Cells(args.data, args.split), ridge=args.ridge)
+    from pymatgen_elfml.sad.valence_profiles import SplitCells
+
+    table = fit_table(SplitCells(args.data, args.split), ridge=args.ridge)
     from pymatgen_elfml.io import write_text_atomic
 
     command = f"python -m pymatgen_elfml.sad.paw_radial {args.data.as_posix()} --split {args.split} --ridge {args.ridge:g}"
