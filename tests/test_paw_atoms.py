@@ -19,13 +19,19 @@ def test_integrates_to_the_setups_valence_count():
     assert {29, 79} <= set(load_table()[1])
 
 
-def test_supercell_and_translation_identities():
-    rho = paw_superposition(LATTICE, FRAC, NUMBERS, SHAPE)
+def check_supercell_and_translation(field):
+    """``field(lattice, frac, numbers, shape)`` of the CuAu cell: a 2x1x1 supercell on the doubled grid gives the
+    field twice over, and a shift of the atoms by whole voxels rolls it (to 1e-9 of its largest value)."""
+    rho = field(LATTICE, FRAC, NUMBERS, SHAPE)
     double = np.vstack([FRAC * [0.5, 1, 1], FRAC * [0.5, 1, 1] + [0.5, 0, 0]])
-    super_rho = paw_superposition(LATTICE * [[2], [1], [1]], double, np.tile(NUMBERS, 2), (64, 36, 40))
+    super_rho = field(LATTICE * [[2], [1], [1]], double, np.tile(NUMBERS, 2), (64, 36, 40))
     np.testing.assert_allclose(super_rho, np.concatenate([rho, rho]), atol=1e-9 * np.abs(rho).max())
-    shifted = paw_superposition(LATTICE, FRAC + [3 / 32, 0, 5 / 40], NUMBERS, SHAPE)
+    shifted = field(LATTICE, FRAC + [3 / 32, 0, 5 / 40], NUMBERS, SHAPE)
     np.testing.assert_allclose(shifted, np.roll(rho, (3, 0, 5), axis=(0, 1, 2)), atol=1e-9 * np.abs(rho).max())
+
+
+def test_supercell_and_translation_identities():
+    check_supercell_and_translation(paw_superposition)
 
 
 def test_unknown_element_is_named():

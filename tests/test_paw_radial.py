@@ -9,7 +9,8 @@ from pymatgen_elfml.sad.paw_atoms import paw_superposition
 from pymatgen_elfml.sad.paw_radial import (N_ENV, N_OWN, WIDTHS, atom_environments, corrected_superposition,
                                            fit_table, load_table, radial_correction)
 
-from test_paw_atoms import FRAC, LATTICE, NUMBERS, SHAPE  # CuAu, skewed cell, atoms off the grid (spacing <= 0.13 A)
+# CuAu, skewed cell, atoms off the grid (spacing <= 0.13 A: the narrowest Gaussian is 0.2 A)
+from test_paw_atoms import FRAC, LATTICE, NUMBERS, SHAPE, check_supercell_and_translation
 
 
 def test_the_correction_moves_charge_and_adds_none():
@@ -19,12 +20,7 @@ def test_the_correction_moves_charge_and_adds_none():
 
 
 def test_supercell_translation_and_symmetry_identities():
-    corr = radial_correction(LATTICE, FRAC, NUMBERS, SHAPE)
-    double = np.vstack([FRAC * [0.5, 1, 1], FRAC * [0.5, 1, 1] + [0.5, 0, 0]])
-    big = radial_correction(LATTICE * [[2], [1], [1]], double, np.tile(NUMBERS, 2), (64, 36, 40))
-    np.testing.assert_allclose(big, np.concatenate([corr, corr]), atol=1e-9 * np.abs(corr).max())
-    shifted = radial_correction(LATTICE, FRAC + [3 / 32, 0, 5 / 40], NUMBERS, SHAPE)
-    np.testing.assert_allclose(shifted, np.roll(corr, (3, 0, 5), axis=(0, 1, 2)), atol=1e-9 * np.abs(corr).max())
+    check_supercell_and_translation(radial_correction)
     fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])  # 4 equivalent atoms, cubic cell
     env = atom_environments(np.eye(3) * 3.6, fcc, np.full(4, 29))
     np.testing.assert_allclose(env, np.repeat(env[:1], 4, axis=0), atol=1e-12)

@@ -57,13 +57,12 @@ def atom_environments(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray
     neighbour within reach."""
     from ase.data import chemical_symbols, covalent_radii
 
-    from pymatgen_elfml.valence import SETUP_VALENCE, electronegativities, valence_electrons
+    from pymatgen_elfml.valence import electronegativities, valence_electrons
 
     lattice, numbers = np.asarray(lattice, float), np.asarray(numbers, int)
     frac = np.mod(np.atleast_2d(np.asarray(frac, float)), 1.0)
     chi = np.array(electronegativities(numbers))
-    valence_electrons(chemical_symbols[z] for z in numbers)  # raises for an element without a count
-    val = np.array([SETUP_VALENCE[chemical_symbols[z]] for z in numbers], float)
+    val = np.array([valence_electrons([chemical_symbols[z]]) for z in numbers], float)  # raises without a count
     radii = covalent_radii[numbers]
     cutoff = REACH * (radii.max() * 2.0)
     reach = np.ceil(cutoff * np.linalg.norm(np.linalg.inv(lattice).T, axis=1)).astype(int) + 1
@@ -74,7 +73,7 @@ def atom_environments(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray
         d = np.linalg.norm((frac[:, None, :] - frac[a] + shifts[None]) @ lattice, axis=-1)  # (n_atoms, n_shifts)
         x = d / (radii[a] + radii[:, None])
         x[d < 1e-8] = np.inf  # the atom itself
-        if not np.isfinite(x).any() or x.min() > REACH:
+        if x.min() > REACH:  # also a lone atom: every entry is itself (inf)
             raise ValueError(f"atom {a} ({chemical_symbols[numbers[a]]}) has no neighbour within {REACH} sums of covalent radii")
         n = [np.exp(-((x / s) ** 2)).sum() for s in SHELLS]
         w = np.exp(-((x / SHELLS[1]) ** 2))
@@ -141,23 +140,26 @@ def corrected_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.n
 def fit_table(cells: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], ridge: float = RIDGE,
               widths: tuple[float, ...] = WIDTHS) -> dict:
     """The table {"widths", "elements", "weights" (F, K)} fitted to (lattice, frac, numbers, rho) cells, rho
-    (n0, n1, n2) the reference valence density in e/A^3 on the cell's grid. Two passes over ``cells`` (a
-    re-iterable): the elements first, then the normal equations."""
-    elements = sorted({int(z) for _, _, numbers, _ in cells for z in numbers})
-    if not elements:
-        raise ValueError("no cells to fit the radial correction to")
-    k, a, b, n_cells = len(widths), 0.0, 0.0, 0
+    (n0, n1, n2) the reference valence density in e/A^3 on the cell's grid. One pass over ``cells``: each cell's
+    (n_atoms K)^2 Gram matrix of its Gaussians, their products with its residual and its atoms' environments are
+    kept; the elements, and so the design, are known once every cell is read."""
+    k, kept = len(widths), []
     for lattice, frac, numbers, rho in cells:
         rho = np.asarray(rho, float)
         resid = (rho - paw_superposition(lattice, frac, numbers, rho.shape)).reshape(-1)
         basis = np.concatenate([atom_gaussians(lattice, frac, rho.shape, [i], widths).reshape(k, -1)
                                 for i in range(len(numbers))])  # (n_atoms K, n_voxels)
-        lift = np.kron(design(atom_environments(lattice, frac, numbers), numbers, elements), np.eye(k))
-        weight = 1.0 / rho.sum()
-        a = a + lift.T @ (basis @ basis.T) @ lift * weight
-        b = b + lift.T @ (basis @ resid) * weight
-        n_cells += 1
-    weights = np.linalg.solve(a / n_cells + ridge * np.eye(len(b)), b / n_cells)
+        kept.append((basis @ basis.T, basis @ resid, 1.0 / rho.sum(), atom_environments(lattice, frac, numbers),
+                     np.asarray(numbers, int)))
+    if not kept:
+        raise ValueError("no cells to fit the radial correction to")
+    elements = sorted({int(z) for *_, numbers in kept for z in numbers})
+    a, b = 0.0, 0.0
+    for gram, proj, weight, env, numbers in kept:
+        lift = np.kron(design(env, numbers, elements), np.eye(k))
+        a = a + lift.T @ gram @ lift * weight
+        b = b + lift.T @ proj * weight
+    weights = np.linalg.solve(a / len(kept) + ridge * np.eye(len(b)), b / len(kept))
     return {"widths": tuple(widths), "elements": elements, "weights": weights.reshape(-1, k)}
 
 
@@ -186,9 +188,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.exists():
         raise SystemExit(f"{args.out} exists: shipped tables are never overwritten (models read them); "
                          "write a new file and register a feature set that reads it")
-    from pymatgen_elfml.sad.valence_profiles import SplitCells
+    from pymatgen_elfml.sad.valence_profiles import split_cells
 
-    table = fit_table(SplitCells(args.data, args.split), ridge=args.ridge)
+    table = fit_table(split_cells(args.data, args.split), ridge=args.ridge)
     from pymatgen_elfml.io import write_text_atomic
 
     command = f"python -m pymatgen_elfml.sad.paw_radial {args.data.as_posix()} --split {args.split} --ridge {args.ridge:g}"

@@ -104,23 +104,18 @@ def borrowed_profile(z: int, coef: dict[int, np.ndarray]) -> np.ndarray:
     return coef[near] * (ours / theirs if ours and theirs else 1.0)
 
 
-class SplitCells:
-    """The (lattice, frac, numbers, rho) cells of one split of a reference dataset folder, re-iterable (each pass
-    reads the records again); rho (n0, n1, n2) in e/A^3."""
+def split_cells(folder: Path, split: str):
+    """The (lattice, frac, numbers, rho) cells of one split of a reference dataset folder; rho (n0, n1, n2) in
+    e/A^3 (the fitting input of ``fit_profiles`` and of ``paw_radial.fit_table``)."""
+    from pymatgen_elfml import io
+    from pymatgen_elfml.reference.store import read_jsonl, read_record
 
-    def __init__(self, folder: Path, split: str):
-        self.folder, self.split = Path(folder), split
-
-    def __iter__(self):
-        from pymatgen_elfml import io
-        from pymatgen_elfml.reference.store import read_jsonl, read_record
-
-        splits = json.loads((self.folder / "splits.json").read_text())
-        for row in read_jsonl(self.folder / "manifest.jsonl"):
-            if splits.get(row["id"]) == self.split:
-                rec = read_record(self.folder / row["file"], sha256=row["sha256"])
-                cell = io.validate(rec.structure)
-                yield cell.lattice, cell.frac, cell.numbers, rec.rho
+    splits = json.loads((folder / "splits.json").read_text())
+    for row in read_jsonl(folder / "manifest.jsonl"):
+        if splits.get(row["id"]) == split:
+            rec = read_record(folder / row["file"], sha256=row["sha256"])
+            cell = io.validate(rec.structure)
+            yield cell.lattice, cell.frac, cell.numbers, rec.rho
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -132,7 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.exists():
         raise SystemExit(f"{args.out} exists: shipped tables are never overwritten (models read them); "
                          "write a new file and register a feature set that reads it")
-    coef = fit_profiles(SplitCells(args.data, args.split))
+    coef = fit_profiles(split_cells(args.data, args.split))
     from pymatgen_elfml.io import write_text_atomic
 
     table = {"widths": list(WIDTHS), "coefficients": {str(z): c.tolist() for z, c in sorted(coef.items())},
