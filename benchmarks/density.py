@@ -38,7 +38,7 @@ from pymatgen_elfml.generator import DensityGenerator
 from pymatgen_elfml.metrics import distance_to_nuclei
 from pymatgen_elfml.sad import sad_density
 from pymatgen_elfml.sad.paw_atoms import paw_superposition
-from pymatgen_elfml.sad.paw_radial import radial_correction
+from pymatgen_elfml.sad.paw_radial import TABLE_FILE_V2, load_table, radial_correction
 from pymatgen_elfml.sad.valence_profiles import valence_superposition
 from pymatgen_elfml.valence import valence_electrons
 
@@ -61,6 +61,8 @@ def baselines(structure, cell, n_val: int, ref: np.ndarray) -> dict[str, np.ndar
             "fitted valence profiles, superposed": profiles * (n_val / (profiles.mean() * structure.volume)),
             "free atoms' PAW valence densities (GPAW's start)": paw,
             "PAW + radial corrections (paw_radial_v1, linear)": paw + radial_correction(cell.lattice, cell.frac, cell.numbers, ref.shape),
+            "PAW + radial corrections (paw_radial_v2, linear, group blocks)":
+                paw + radial_correction(cell.lattice, cell.frac, cell.numbers, ref.shape, load_table(TABLE_FILE_V2)),
             "best constant (cell median)": np.full(ref.shape, float(np.median(ref)))}
 
 

@@ -31,7 +31,9 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
                       ``sad.paw_radial.corrected_superposition`` (the PAW superposition plus radial corrections around
                       each atom, predicted from its environment by a fitted linear table) in place of the PAW one:
                       ``paw_radial`` (over its mean), ``paw_radial_g0.8``, and ``log_paw`` and ``paw_semilocal_elf``
-                      of it; the orbital fractions stay those of the free atoms. The input of density-metals-v8
+                      of it; the orbital fractions stay those of the free atoms. The input of density-metals-v8.
+                      ``paw_radial2_features``: the same with the table that adds periodic-group blocks
+                      (``paw_radial_v2.json``; channels ``paw_radial2``, ``paw_radial2_g0.8``)
 ``chi_local``         the Pauling electronegativity of the species owning a point, weighted by each species'
                       share of the PAW superposition there (Hirshfeld weights; ``valence.PAULING_ELECTRONEGATIVITY``)
 ``chi_contrast``      ``chi_local`` minus the same weighting of species' superpositions smoothed by 1.6 A: which way
@@ -81,8 +83,11 @@ FEATURE_SETS["sad_paw_elf_features"] = (*FEATURE_SETS["sad_features"], PAW_ELF_C
 ORBITAL_FRACTIONS = ("paw_core_frac", "paw_s_frac", "paw_p_frac", "paw_d_frac")  # f: 1 minus the rest, left out
 FEATURE_SETS["paw_orbital_features"] = (*FEATURE_SETS["paw_context_features"], PAW_ELF_CHANNEL, *ORBITAL_FRACTIONS)
 RADIAL_CHANNEL = "paw_radial"
+RADIAL_TABLES = {RADIAL_CHANNEL: "paw_radial_v1.json", "paw_radial2": "paw_radial_v2.json"}  # channel: its table
 FEATURE_SETS["paw_radial_features"] = tuple(name.replace("paw_valence", RADIAL_CHANNEL)
                                             for name in FEATURE_SETS["paw_orbital_features"])
+FEATURE_SETS["paw_radial2_features"] = tuple(name.replace("paw_valence", "paw_radial2")
+                                             for name in FEATURE_SETS["paw_orbital_features"])
 CHI_CHANNELS, CHI_SMOOTHING = ("chi_local", "chi_contrast"), 1.6  # Angstrom
 FEATURE_SETS["paw_chi_features"] = (*FEATURE_SETS["paw_orbital_features"], *CHI_CHANNELS)
 CELL_CHANNELS = ("cell_log_n", "cell_log_v", "cell_n_species", "cell_chi_spread")
@@ -90,7 +95,7 @@ FEATURE_SETS["paw_cell_features"] = (*FEATURE_SETS["paw_orbital_features"], *CEL
 FRACTION_FLOOR, FRACTION_CLIP = 1e-6, (-1.0, 2.0)  # e/A^3; the range the fractions are clipped to
 SEMILOCAL_CHANNEL = "semilocal_elf"
 VALENCE_CHANNEL = "valence"
-BASE_CHANNELS = (VALENCE_CHANNEL, "paw_valence", RADIAL_CHANNEL)  # valence-density channels a density model can build on
+BASE_CHANNELS = (VALENCE_CHANNEL, "paw_valence", *RADIAL_TABLES)  # valence-density channels a density model can build on
 
 
 def base_channel(feature_set: str) -> str | None:
@@ -243,8 +248,11 @@ def _valence_superposition(name: str, lattice: np.ndarray, frac: np.ndarray, num
         raise ValueError(f"the {name!r} channel is a superposition of per-element densities: pass the atomic numbers")
     if name == VALENCE_CHANNEL:
         from pymatgen_elfml.sad.valence_profiles import valence_superposition as superpose
-    elif name == RADIAL_CHANNEL:
-        from pymatgen_elfml.sad.paw_radial import corrected_superposition as superpose
+    elif name in RADIAL_TABLES:
+        from pymatgen_elfml.sad.paw_radial import corrected_superposition, load_table
+
+        def superpose(*args):
+            return corrected_superposition(*args, table=load_table(RADIAL_TABLES[name]))
     else:
         from pymatgen_elfml.sad.paw_atoms import paw_superposition as superpose
     base = superpose(lattice, frac, numbers, shape)

@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 
 from pymatgen_elfml.sad.paw_atoms import paw_superposition
-from pymatgen_elfml.sad.paw_radial import (N_ENV, N_OWN, WIDTHS, atom_environments, corrected_superposition,
-                                           fit_table, load_table, radial_correction)
+from pymatgen_elfml.sad.paw_radial import (N_ENV, N_OWN, TABLE_FILE, TABLE_FILE_V2, WIDTHS, atom_environments,
+                                           corrected_superposition, fit_table, load_table, periodic_group,
+                                           radial_correction)
 
 # CuAu, skewed cell, atoms off the grid (spacing <= 0.13 A: the narrowest Gaussian is 0.2 A)
 from test_paw_atoms import FRAC, LATTICE, NUMBERS, SHAPE, check_supercell_and_translation
@@ -38,16 +39,18 @@ def _cells(table):
     return cells
 
 
-def test_the_fit_recovers_a_known_correction():
-    """Densities made by a known table are reproduced by the table fitted to them (to the ridge's bias); a zero
-    table (the plain PAW superposition) is 100x further off."""
+@pytest.mark.parametrize("groups", [False, True])
+def test_the_fit_recovers_a_known_correction(groups):
+    """Densities made by a known table (with or without group blocks) are reproduced by the table fitted to them
+    (to the ridge's bias); a zero table (the plain PAW superposition) is 100x further off."""
     rng = np.random.default_rng(0)
-    elements = [29, 79]
-    true = {"widths": WIDTHS, "elements": elements,
-            "weights": rng.normal(0, 0.002, (N_OWN * len(elements) + N_ENV + 5, len(WIDTHS)))}
+    elements, cats = [29, 79], ([11] if groups else None)  # Cu and Au: both in group 11
+    rows = N_OWN * (len(elements) + len(cats or ())) + N_ENV + 5
+    true = {"widths": WIDTHS, "elements": elements, "groups": cats, "weights": rng.normal(0, 0.002, (rows, len(WIDTHS)))}
     cells = _cells(true)
-    fitted = fit_table(cells, ridge=1e-12)
-    assert fitted["elements"] == elements and fitted["weights"].shape == true["weights"].shape
+    fitted = fit_table(cells, ridge=1e-12, groups=groups)
+    assert fitted["elements"] == elements and fitted["groups"] == cats
+    assert fitted["weights"].shape == true["weights"].shape
     for lattice, frac, numbers, rho in cells:
         paw = paw_superposition(lattice, frac, numbers, rho.shape)
         ours = corrected_superposition(lattice, frac, numbers, rho.shape, fitted)
@@ -63,15 +66,24 @@ def test_bad_input_is_named():
         fit_table([])
 
 
-def test_shipped_table_beats_the_paw_superposition_on_held_out_records():
-    """On 8 test-split records of data/v2 (chemical systems never fitted) the shipped table lowers the PAW
+def test_periodic_group():
+    assert [periodic_group(z) for z in (1, 2, 3, 13, 21, 30, 31, 57, 58, 71, 72, 79, 83)] == \
+        [1, 18, 1, 13, 3, 12, 13, 3, 3, 3, 4, 11, 15]
+    with pytest.raises(ValueError, match="no element"):
+        periodic_group(0)
+
+
+@pytest.mark.parametrize("name", [TABLE_FILE, TABLE_FILE_V2])
+def test_shipped_table_beats_the_paw_superposition_on_held_out_records(name):
+    """On 8 test-split records of data/v2 (chemical systems never fitted) each shipped table lowers the PAW
     superposition's NMAE by a third or more; a zero table would not change it, a random one would raise it."""
     from conftest import held_out_records
     from test_density import GOLDEN_NMAE
 
     from pymatgen_elfml import io
 
-    table = load_table()
+    table = load_table(name)
+    assert (table["groups"] is not None) == (name == TABLE_FILE_V2)
     assert len(table["elements"]) >= 46 and table["weights"].shape[1] == len(WIDTHS)
     base, ours = [], []
     for rec in held_out_records(tuple(GOLDEN_NMAE)):
@@ -81,3 +93,19 @@ def test_shipped_table_beats_the_paw_superposition_on_held_out_records():
         base.append(np.abs(paw - ref).sum() / ref.sum())
         ours.append(np.abs(rho - ref).sum() / ref.sum())
     assert np.mean(ours) < 0.67 * np.mean(base), (ours, base)
+
+
+def test_each_radial_feature_set_reads_its_own_table():
+    """``paw_radial_features`` (density-metals-v8) keeps the v1 table; ``paw_radial2_features`` builds on v2."""
+    from pymatgen_elfml.features import RADIAL_TABLES, base_channel, channel_names, sad_features
+    from pymatgen_elfml.sad import sad_density
+
+    assert RADIAL_TABLES == {"paw_radial": TABLE_FILE, "paw_radial2": TABLE_FILE_V2}
+    sad = sad_density(LATTICE, FRAC, NUMBERS, SHAPE, 0.2)
+    for feature_set, name in (("paw_radial_features", TABLE_FILE), ("paw_radial2_features", TABLE_FILE_V2)):
+        channel = base_channel(feature_set)
+        x = sad_features(sad, LATTICE, FRAC, feature_set, numbers=NUMBERS)[channel_names(feature_set).index(channel)]
+        rho = corrected_superposition(LATTICE, FRAC, NUMBERS, SHAPE, load_table(name))
+        np.testing.assert_allclose(x, rho / rho.mean(), rtol=1e-5, atol=1e-5)
+    v1, v2 = (corrected_superposition(LATTICE, FRAC, NUMBERS, SHAPE, load_table(n)) for n in (TABLE_FILE, TABLE_FILE_V2))
+    assert np.abs(v1 - v2).max() > 1e-3  # the two tables differ

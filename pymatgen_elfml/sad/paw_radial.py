@@ -41,7 +41,8 @@ import numpy as np
 from pymatgen_elfml.sad.paw_atoms import paw_superposition
 from pymatgen_elfml.sad.rasterize import gaussian_basis
 
-TABLE_FILE = "paw_radial_v1.json"
+TABLE_FILE = "paw_radial_v1.json"  # element and shared blocks: the base of density-metals-v8
+TABLE_FILE_V2 = "paw_radial_v2.json"  # plus periodic-group blocks (``fit_table(groups=True)``)
 WIDTHS = (0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0)  # Angstrom
 SHELLS = (0.8, 1.2)  # widths s of the coordination numbers n_s, in units of the sum of covalent radii
 REACH = 3.0  # neighbours up to x = 3 enter the sums (exp(-(3 / 1.2)^2) = 0.002)
@@ -82,20 +83,50 @@ def atom_environments(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray
     return np.array(rows)
 
 
-def design(env: np.ndarray, numbers: np.ndarray, elements: list[int]) -> np.ndarray:
-    """(n_atoms, N_OWN * len(elements) + N_ENV + 5) linear features of each atom: its element's block
-    [1, env columns 0-3, 7] (zeros for the other elements, and for an element not in ``elements``), then the
+def periodic_group(z: int) -> int:
+    """The periodic-table column (1-18) of atomic number ``z``; the lanthanides and actinides count as group 3."""
+    starts = (1, 3, 11, 19, 37, 55, 87, 119)
+    if not 1 <= z < 119:
+        raise ValueError(f"no element with atomic number {z}")
+    period = next(i for i in range(7) if z < starts[i + 1])
+    pos = z - starts[period]
+    if period == 0:
+        return 1 if pos == 0 else 18
+    if period <= 2:
+        return pos + 1 if pos < 2 else pos + 11
+    if period <= 4:
+        return pos + 1
+    return pos + 1 if pos < 2 else (3 if pos < 17 else pos - 13)
+
+
+def _blocks(own: np.ndarray, keys: list[int], cats: list[int]) -> np.ndarray:
+    """(n_atoms, len(cats) * N_OWN): each atom's ``own`` row in the block of its category, zeros elsewhere."""
+    block = np.zeros((len(own), len(cats), own.shape[1]))
+    index = {c: i for i, c in enumerate(cats)}
+    for a, key in enumerate(keys):
+        if key in index:
+            block[a, index[key]] = own[a]
+    return block.reshape(len(own), -1)
+
+
+def design(env: np.ndarray, numbers: np.ndarray, elements: list[int], groups: list[int] | None = None) -> np.ndarray:
+    """(n_atoms, N_OWN * (len(elements) + len(groups)) + N_ENV + 5) linear features of each atom: its element's
+    block [1, env columns 0-3, 7] (zeros for the other elements, and for an element not in ``elements``), then, if
+    ``groups`` (periodic-table columns, ``periodic_group``) is given, the same row in its group's block, then the
     shared block [1, env, env0^2, env2^2, env3^2, env0 env3]."""
     env, numbers = np.asarray(env, float), np.asarray(numbers, int)
     own = np.concatenate([np.ones((len(env), 1)), env[:, [0, 1, 2, 3, 7]]], 1)
-    block = np.zeros((len(env), len(elements), N_OWN))
-    index = {z: i for i, z in enumerate(elements)}
-    for a, z in enumerate(numbers):
-        if z in index:
-            block[a, index[z]] = own[a]
-    shared = np.concatenate([np.ones((len(env), 1)), env, env[:, [0]] ** 2, env[:, [2]] ** 2, env[:, [3]] ** 2,
-                             env[:, [0]] * env[:, [3]]], 1)
-    return np.concatenate([block.reshape(len(env), -1), shared], 1)
+    parts = [_blocks(own, [int(z) for z in numbers], elements)]
+    if groups is not None:
+        parts.append(_blocks(own, [periodic_group(int(z)) for z in numbers], groups))
+    parts.append(np.concatenate([np.ones((len(env), 1)), env, env[:, [0]] ** 2, env[:, [2]] ** 2, env[:, [3]] ** 2,
+                                 env[:, [0]] * env[:, [3]]], 1))
+    return np.concatenate(parts, 1)
+
+
+def n_features(table: dict) -> int:
+    """Rows of ``table["weights"]``: the width of ``design`` for its elements (and groups)."""
+    return N_OWN * (len(table["elements"]) + len(table.get("groups") or ())) + N_ENV + 5
 
 
 def atom_gaussians(lattice: np.ndarray, frac: np.ndarray, shape: tuple[int, int, int], atoms: np.ndarray,
@@ -112,7 +143,7 @@ def atom_gaussians(lattice: np.ndarray, frac: np.ndarray, shape: tuple[int, int,
 def atom_coefficients(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, table: dict) -> np.ndarray:
     """(n_atoms, K) correction amplitudes c_ak in e/A^3 of a table {"elements", "weights" (F, K)}."""
     env = atom_environments(lattice, frac, numbers)
-    return design(env, numbers, table["elements"]) @ table["weights"]
+    return design(env, numbers, table["elements"], table.get("groups")) @ table["weights"]
 
 
 def radial_correction(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int],
@@ -138,11 +169,12 @@ def corrected_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.n
 
 
 def fit_table(cells: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], ridge: float = RIDGE,
-              widths: tuple[float, ...] = WIDTHS) -> dict:
-    """The table {"widths", "elements", "weights" (F, K)} fitted to (lattice, frac, numbers, rho) cells, rho
-    (n0, n1, n2) the reference valence density in e/A^3 on the cell's grid. One pass over ``cells``: each cell's
-    (n_atoms K)^2 Gram matrix of its Gaussians, their products with its residual and its atoms' environments are
-    kept; the elements, and so the design, are known once every cell is read."""
+              widths: tuple[float, ...] = WIDTHS, groups: bool = False, element_ridge: float | None = None) -> dict:
+    """The table {"widths", "elements", "groups" (None without group blocks), "weights" (F, K)} fitted to
+    (lattice, frac, numbers, rho) cells, rho (n0, n1, n2) the reference valence density in e/A^3 on the cell's grid.
+    ``ridge`` penalises the group and shared blocks, ``element_ridge`` (default ``ridge``) the element blocks. One
+    pass over ``cells``: each cell's (n_atoms K)^2 Gram matrix of its Gaussians, their products with its residual
+    and its atoms' environments are kept; the elements, and so the design, are known once every cell is read."""
     k, kept = len(widths), []
     for lattice, frac, numbers, rho in cells:
         rho = np.asarray(rho, float)
@@ -154,26 +186,31 @@ def fit_table(cells: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
     if not kept:
         raise ValueError("no cells to fit the radial correction to")
     elements = sorted({int(z) for *_, numbers in kept for z in numbers})
+    cats = sorted({periodic_group(z) for z in elements}) if groups else None
     a, b = 0.0, 0.0
     for gram, proj, weight, env, numbers in kept:
-        lift = np.kron(design(env, numbers, elements), np.eye(k))
+        lift = np.kron(design(env, numbers, elements, cats), np.eye(k))
         a = a + lift.T @ gram @ lift * weight
         b = b + lift.T @ proj * weight
-    weights = np.linalg.solve(a / len(kept) + ridge * np.eye(len(b)), b / len(kept))
-    return {"widths": tuple(widths), "elements": elements, "weights": weights.reshape(-1, k)}
+    penalty = np.full(len(b), ridge)
+    penalty[: N_OWN * len(elements) * k] = ridge if element_ridge is None else element_ridge
+    weights = np.linalg.solve(a / len(kept) + np.diag(penalty), b / len(kept))
+    return {"widths": tuple(widths), "elements": elements, "groups": cats, "weights": weights.reshape(-1, k)}
 
 
-@lru_cache(maxsize=1)
-def load_table() -> dict:
-    """The shipped table (``TABLE_FILE``): {"widths", "elements", "weights" (F, K)}."""
-    path = resources.files("pymatgen_elfml.sad").joinpath("data", TABLE_FILE)
+@lru_cache(maxsize=4)
+def load_table(name: str = TABLE_FILE) -> dict:
+    """A shipped table (``TABLE_FILE`` or ``TABLE_FILE_V2``): {"widths", "elements", "groups" (None if the table
+    has no group blocks), "weights" (F, K)}."""
+    path = resources.files("pymatgen_elfml.sad").joinpath("data", name)
     try:
         raw = json.loads(path.read_text())
         table = {"widths": tuple(raw["widths"]), "elements": [int(z) for z in raw["elements"]],
+                 "groups": [int(g) for g in raw["groups"]] if raw.get("groups") else None,
                  "weights": np.asarray(raw["weights"], dtype=np.float64)}
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, TypeError, ValueError) as exc:
         raise RuntimeError(f"the shipped radial-correction table {path} is missing or corrupted: {exc}") from exc
-    if table["weights"].shape != (N_OWN * len(table["elements"]) + N_ENV + 5, len(table["widths"])):
+    if table["weights"].shape != (n_features(table), len(table["widths"])):
         raise RuntimeError(f"the radial-correction table {path} has weights of shape {table['weights'].shape}")
     return table
 
@@ -183,6 +220,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("data", type=Path, help="reference dataset folder (manifest.jsonl, splits.json, records/)")
     parser.add_argument("--split", default="train")
     parser.add_argument("--ridge", type=float, default=RIDGE)
+    parser.add_argument("--groups", action="store_true", help="add a block per periodic-table group")
+    parser.add_argument("--element-ridge", type=float, default=None, help="ridge of the element blocks (default: --ridge)")
     parser.add_argument("--out", type=Path, required=True, help="a new table file (an existing one is refused)")
     args = parser.parse_args(argv)
     if args.out.exists():
@@ -190,13 +229,20 @@ def main(argv: list[str] | None = None) -> None:
                          "write a new file and register a feature set that reads it")
     from pymatgen_elfml.sad.valence_profiles import split_cells
 
-    table = fit_table(split_cells(args.data, args.split), ridge=args.ridge)
+    table = fit_table(split_cells(args.data, args.split), ridge=args.ridge, groups=args.groups,
+                      element_ridge=args.element_ridge)
     from pymatgen_elfml.io import write_text_atomic
 
     command = f"python -m pymatgen_elfml.sad.paw_radial {args.data.as_posix()} --split {args.split} --ridge {args.ridge:g}"
+    if args.groups:
+        command += " --groups"
+    if args.element_ridge is not None:
+        command += f" --element-ridge {args.element_ridge:g}"
     raw = {"widths": list(table["widths"]), "elements": table["elements"], "weights": table["weights"].tolist(),
            "meta": {"fitted_on": f"{args.data.as_posix()} split {args.split}", "units": "e/A^3 per unit feature",
-                    "ridge": args.ridge, "command": command}}
+                    "ridge": args.ridge, "element_ridge": args.element_ridge, "command": command}}
+    if table["groups"] is not None:
+        raw["groups"] = table["groups"]
     write_text_atomic(args.out, json.dumps(raw))
     print(f"wrote {args.out}: {len(table['elements'])} elements, {table['weights'].size} weights")
 
