@@ -11,7 +11,8 @@ superposition of the per-element valence profiles fitted to the training split (
 the base of density-metals-v1; linear, no network), rescaled to the valence count; the free atoms' PAW
 valence densities superposed as GPAW starts its SCF (``sad.paw_atoms``: no fitting at all); that superposition
 plus the radial corrections of ``sad.paw_radial`` (a linear table fitted to the training split: the base of
-density-metals-v8, not a baseline without learning); the best
+density-metals-v8, not a baseline without learning; the row "paw_radial_v2" uses the table with periodic-group
+blocks); the best
 constant for an absolute error, each cell's median density (an oracle: it reads the reference).
 The reference is GPAW's pseudo valence density with compensation charges (negative near the nuclei of
 some setups). Also the charge error |integral rho - N_valence| of each row and, for the models, the
