@@ -109,3 +109,8 @@ def test_each_radial_feature_set_reads_its_own_table():
         np.testing.assert_allclose(x, rho / rho.mean(), rtol=1e-5, atol=1e-5)
     v1, v2 = (corrected_superposition(LATTICE, FRAC, NUMBERS, SHAPE, load_table(n)) for n in (TABLE_FILE, TABLE_FILE_V2))
     assert np.abs(v1 - v2).max() > 1e-3  # the two tables differ
+
+
+def test_a_missing_table_is_named():
+    with pytest.raises(RuntimeError, match="missing or corrupted"):
+        load_table("paw_radial_v0.json")
