@@ -267,3 +267,36 @@ def test_coverage_pairs_thin_elements_with_new_partners_and_training_only_templa
     assert added and all(grown[i] == "train" for i in added) and all(grown[k] == v for k, v in splits.items())
     assert [c.id for c in structures.read_set(folder / "structures.json")] == [c.id for c in planned] + added
     assert {i.split("-")[1] for i in added} == {"MgAl", "MgAl2"}  # Mg (0 training cells) with Al
+
+
+def test_host_rich_compounds_of_elements_whose_elemental_cells_are_all_held_out(tmp_path):
+    from pymatgen_elfml.reference import coverage, structures
+    from pymatgen_elfml.reference.__main__ import main
+
+    keys = ["Al", "Al", "Mg", "Y", "La", "Be-La", "Li", "Li-Mg"]
+    split = ["train", "train", "train", "train", "test", "train", "val", "train"]
+    assert coverage.held_out_elements(keys, split) == ["La", "Li"]  # Be has no one-element system: not a host
+    counts = coverage.train_cell_counts(keys, split)
+    pairs = coverage.host_pairs(["La", "Li"], counts, planned_keys={"Al-La", "Li-Mg"}, n_partners=2, min_cells=1)
+    # partners by training count then symbol: Al, Mg (2 each), then Be, Y (1); hosts never partner each other
+    assert pairs == [("La", "Mg"), ("La", "Be"), ("Li", "Al"), ("Li", "Be")]
+    assert coverage.host_pairs(["La"], counts, {"Al-La"}, n_partners=2, min_cells=2) == [("La", "Mg")]  # fewer qualify
+    with pytest.raises(ValueError, match="no partner for La"):
+        coverage.host_pairs(["La"], counts, planned_keys={"Al-La", "La-Mg"}, n_partners=2, min_cells=2)
+    cands = coverage.host_set([("V", "Al")])
+    assert [c.id for c in cands] == [f"bin-V3Al-L1_2-v{r:.2f}" for r in coverage.HOST_RATIOS]
+    assert {c.family for c in cands} == {"binary"} and {c.split_key for c in cands} == {"Al-V"}
+    v_atoms = [s for s in cands[0].structure if s.specie.symbol == "V"]
+    assert len(v_atoms) == 3 and len(cands[0].structure) == 4  # A3B: the host on the face centres
+    # the CLI: train-only additions, every earlier assignment kept
+    planned = [c for c in template_set(metals=("Al", "Mg"), ratios=(0.75,)) if c.split_key in ("Al", "Mg")]
+    folder = tmp_path / "v"
+    structures.write_set(planned, folder / "structures.json")
+    splits = {c.id: ("train" if c.split_key != "Mg" else "test") for c in planned}
+    (folder / "splits.json").write_text(json.dumps(splits))
+    (folder / "manifest.jsonl").write_text("".join(json.dumps({"id": c.id, "split_key": c.split_key}) + "\n" for c in planned))
+    assert main(["coverage", str(folder), "--host", "--min-train-cells", "1", "--ids-out", str(tmp_path / "ids.json")]) == 0
+    added = json.loads((tmp_path / "ids.json").read_text())
+    grown = json.loads((folder / "splits.json").read_text())
+    assert sorted(added) == [f"bin-Mg3Al-L1_2-v{r:.2f}" for r in sorted(coverage.HOST_RATIOS)]
+    assert all(grown[i] == "train" for i in added) and all(grown[k] == v for k, v in splits.items())

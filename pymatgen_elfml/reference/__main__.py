@@ -56,10 +56,11 @@ def _splits(folder: Path, plan: str | None) -> int:
     return 0
 
 
-def _coverage(folder: Path, min_cells: int | None, ids_out: str) -> int:
-    """Append ``coverage``'s templates for the thin elements of folder's training split to
-    folder/structures.json (priority-ordered, after the planned ones), assign them to train in
-    splits.json, and write their ids to ``ids_out`` (the input of ``build --ids``)."""
+def _coverage(folder: Path, min_cells: int | None, ids_out: str, host: bool = False) -> int:
+    """Append ``coverage``'s templates for the thin elements of folder's training split (``host``: its A3B
+    compounds of the elements whose elemental cells are all outside training) to folder/structures.json
+    (priority-ordered, after the planned ones), assign them to train in splits.json, and write their ids to
+    ``ids_out`` (the input of ``build --ids``)."""
     from pymatgen_elfml.io import write_text_atomic
     from pymatgen_elfml.reference import coverage, structures
     from pymatgen_elfml.reference.build import priority_order, read_jsonl
@@ -69,14 +70,20 @@ def _coverage(folder: Path, min_cells: int | None, ids_out: str) -> int:
     planned = structures.read_set(folder / "structures.json")
     rows = read_jsonl(folder / "manifest.jsonl")
     counts = coverage.train_cell_counts([r["split_key"] for r in rows], [splits[r["id"]] for r in rows])
-    pairs = coverage.coverage_pairs(counts, {c.split_key for c in planned}, min_cells)
+    planned_keys = {c.split_key for c in planned}
+    if host:
+        hosts = coverage.held_out_elements([r["split_key"] for r in rows], [splits[r["id"]] for r in rows])
+        pairs = coverage.host_pairs(hosts, counts, planned_keys, min_cells=min_cells)
+    else:
+        pairs = coverage.coverage_pairs(counts, planned_keys, min_cells)
     known = {c.id for c in planned}
-    new = priority_order([c for c in coverage.coverage_set(pairs) if c.id not in known])
+    new = priority_order([c for c in (coverage.host_set if host else coverage.coverage_set)(pairs) if c.id not in known])
     structures.write_set(planned + new, folder / "structures.json")
     splits.update({c.id: "train" for c in new})
     write_text_atomic(folder / "splits.json", json.dumps(splits, indent=0, sort_keys=True))
     write_text_atomic(Path(ids_out), json.dumps([c.id for c in new]))
-    print(f"{len(pairs)} thin elements (< {min_cells} training cells): " + ", ".join(f"{a}({counts[a]})+{b}" for a, b in pairs))
+    what = "host-rich pairs" if host else f"thin elements (< {min_cells} training cells)"
+    print(f"{len(pairs)} {what}: " + ", ".join(f"{a}({counts[a]})+{b}" for a, b in pairs))
     print(f"added {len(new)} training candidates; ids in {ids_out}")
     return 0
 
@@ -129,6 +136,9 @@ def _parser() -> argparse.ArgumentParser:
     cov.add_argument("folder")
     cov.add_argument("--min-train-cells", type=int, default=None,
                      help="elements with fewer training cells are thin (default: coverage.MIN_TRAIN_CELLS)")
+    cov.add_argument("--host", action="store_true",
+                     help="instead: A3B (L1_2) compounds, with well-covered partners, of the elements whose elemental "
+                          "cells are all outside training")
     cov.add_argument("--ids-out", required=True, help="JSON file to write the added ids to (input of build --ids)")
     sheet = sub.add_parser("datasheet", help="write DIR/README.md from the manifest")
     sheet.add_argument("folder")
@@ -206,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "splits":
         return _splits(Path(args.folder), args.plan)
     if args.command == "coverage":
-        return _coverage(Path(args.folder), args.min_train_cells, args.ids_out)
+        return _coverage(Path(args.folder), args.min_train_cells, args.ids_out, args.host)
     if args.command == "datasheet":
         return _datasheet(args.folder, args.convergence)
     return _build(args)

@@ -66,3 +66,43 @@ def coverage_set(pairs: Sequence[tuple[str, str]], prototypes: Sequence[str] = C
             name = formula_name(base, [a, b])
             out += [_candidate(f"tmpl-{name}-{proto}-v{r:.2f}", "template", proto, r, scaled(base, r)) for r in ratios]
     return out
+
+
+# Host-rich compounds: elements whose elemental cells all lie outside the training split (the split by chemical
+# system put the one-element system in val or test) meet a crystal of mostly their own kind only at evaluation.
+HOST_PROTOTYPE = "L1_2"  # A3B: every A atom has 8 A and 4 B nearest neighbours (an fcc A host, a quarter replaced)
+HOST_RATIOS = (1.0, 0.8, 0.6)  # V/V0, as the binary family
+HOST_PARTNERS = 3
+
+
+def held_out_elements(split_keys: Iterable[str], splits: Iterable[str]) -> list[str]:
+    """Sorted elements with a one-element system among ``split_keys`` but none of its cells in training."""
+    seen, trained = set(), set()
+    for key, split in zip(split_keys, splits, strict=True):
+        if "-" not in key:
+            seen.add(key)
+            if split == "train":
+                trained.add(key)
+    return sorted(seen - trained)
+
+
+def host_pairs(hosts: Sequence[str], counts: Counter, planned_keys: set[str], n_partners: int = HOST_PARTNERS,
+               min_cells: int = MIN_TRAIN_CELLS) -> list[tuple[str, str]]:
+    """(host, partner) pairs: for every host the first ``n_partners`` (fewer if no more qualify, ValueError if none)
+    of the elements with at least ``min_cells`` training cells (best-covered first, then symbol) whose system with the
+    host is not in ``planned_keys``."""
+    partners = sorted((el for el in counts if counts[el] >= min_cells and el not in hosts), key=lambda el: (-counts[el], el))
+    pairs = []
+    for host in hosts:
+        free = [p for p in partners if "-".join(sorted((host, p))) not in planned_keys][:n_partners]
+        if not free:
+            raise ValueError(f"no partner for {host} has {min_cells} training cells and a new chemical system")
+        pairs += [(host, p) for p in free]
+    return pairs
+
+
+def host_set(pairs: Sequence[tuple[str, str]], ratios: Sequence[float] = HOST_RATIOS) -> list[Candidate]:
+    """``structures.binary_set``'s A3B ``HOST_PROTOTYPE`` cells (family ``"binary"``, ids ``bin-{A3B}-L1_2-v..``)."""
+    from pymatgen_elfml.reference.structures import binary_set
+
+    return binary_set(pairs, (HOST_PROTOTYPE,), ratios)
