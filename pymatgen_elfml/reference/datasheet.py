@@ -147,6 +147,12 @@ successful GPAW runs (+{fail_hours:.2f} core-hours failed), one core per structu
   none, La with 15: its elemental cells are in the test split) gets CsCl (B2) and fluorite (C1) templates with
   one of the five best-covered metals (Mg, Al, Y, Ca, Na; a system not planned before), V/V0 = 0.75/0.55/0.35:
   126 candidates, all in the training split; validation and test splits unchanged (same cells as before).
+- Host-rich coverage (2026-12-05): `python -m pymatgen_elfml.reference coverage data/v2 --host --ids-out IDS`, then
+  `build ... --ids IDS --timeout 900`. The 9 elements whose elemental cells all fell outside training (Ag, Cr, Li, Lu,
+  Rh in validation, La, Re, V, Zn in test) get A3B (L1_2) compounds, A on the face centres with 8 A and 4 B
+  nearest neighbours, with three well-covered partners each (from Mg, Al, Y, Na, Ca, K; systems not planned before),
+  V/V0 = 1.0/0.8/0.6: 81 candidates, 80 computed (bin-La3Na-L1_2-v0.80 hit the 900 s limit), all in the training
+  split; validation and test splits unchanged.
 - Metals out of reach (no PAW setup in gpaw-data 1.2.1): {unreachable}.
 - Calculations: `python -m pymatgen_elfml.reference build --structures data/v2/structures.json --out data/v2 --workers 2 --timeout 1800`.
   GPAW {gpaw}, plane-wave PAW, settings: `{settings}`
