@@ -33,7 +33,9 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
                       ``paw_radial`` (over its mean), ``paw_radial_g0.8``, and ``log_paw`` and ``paw_semilocal_elf``
                       of it; the orbital fractions stay those of the free atoms. The input of density-metals-v8.
                       ``paw_radial2_features``: the same with the table that adds periodic-group blocks
-                      (``paw_radial_v2.json``; channels ``paw_radial2``, ``paw_radial2_g0.8``)
+                      (``paw_radial_v2.json``; channels ``paw_radial2``, ``paw_radial2_g0.8``);
+                      ``paw_radial3_features``: the table refitted with the host-rich training cells
+                      (``paw_radial_v3.json``; channels ``paw_radial3``, ...)
 ``chi_local``         the Pauling electronegativity of the species owning a point, weighted by each species'
                       share of the PAW superposition there (Hirshfeld weights; ``valence.PAULING_ELECTRONEGATIVITY``)
 ``chi_contrast``      ``chi_local`` minus the same weighting of species' superpositions smoothed by 1.6 A: which way
@@ -83,11 +85,11 @@ FEATURE_SETS["sad_paw_elf_features"] = (*FEATURE_SETS["sad_features"], PAW_ELF_C
 ORBITAL_FRACTIONS = ("paw_core_frac", "paw_s_frac", "paw_p_frac", "paw_d_frac")  # f: 1 minus the rest, left out
 FEATURE_SETS["paw_orbital_features"] = (*FEATURE_SETS["paw_context_features"], PAW_ELF_CHANNEL, *ORBITAL_FRACTIONS)
 RADIAL_CHANNEL = "paw_radial"
-RADIAL_TABLES = {RADIAL_CHANNEL: "paw_radial_v1.json", "paw_radial2": "paw_radial_v2.json"}  # channel: its table
-FEATURE_SETS["paw_radial_features"] = tuple(name.replace("paw_valence", RADIAL_CHANNEL)
-                                            for name in FEATURE_SETS["paw_orbital_features"])
-FEATURE_SETS["paw_radial2_features"] = tuple(name.replace("paw_valence", "paw_radial2")
-                                             for name in FEATURE_SETS["paw_orbital_features"])
+RADIAL_TABLES = {RADIAL_CHANNEL: "paw_radial_v1.json", "paw_radial2": "paw_radial_v2.json",
+                 "paw_radial3": "paw_radial_v3.json"}  # channel: its table
+FEATURE_SETS.update({f"{channel}_features": tuple(name.replace("paw_valence", channel)  # paw_radial_features, ...
+                                                   for name in FEATURE_SETS["paw_orbital_features"])
+                     for channel in RADIAL_TABLES})
 CHI_CHANNELS, CHI_SMOOTHING = ("chi_local", "chi_contrast"), 1.6  # Angstrom
 FEATURE_SETS["paw_chi_features"] = (*FEATURE_SETS["paw_orbital_features"], *CHI_CHANNELS)
 CELL_CHANNELS = ("cell_log_n", "cell_log_v", "cell_n_species", "cell_chi_spread")
