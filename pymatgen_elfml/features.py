@@ -35,7 +35,7 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
                       ``paw_radial2_features``: the same with the table that adds periodic-group blocks
                       (``paw_radial_v2.json``; channels ``paw_radial2``, ``paw_radial2_g0.8``);
                       ``paw_radial3_features``: the table refitted with the host-rich training cells
-                      (``paw_radial_v3.json``; channels ``paw_radial3``, ...)
+                      (``paw_radial_v3.json``; channels ``paw_radial3``, ...): the input of density-metals-v9
 ``chi_local``         the Pauling electronegativity of the species owning a point, weighted by each species'
                       share of the PAW superposition there (Hirshfeld weights; ``valence.PAULING_ELECTRONEGATIVITY``)
 ``chi_contrast``      ``chi_local`` minus the same weighting of species' superpositions smoothed by 1.6 A: which way

@@ -47,7 +47,7 @@ from pymatgen_elfml.sad.rasterize import gaussian_basis
 
 TABLE_FILE = "paw_radial_v1.json"  # element and shared blocks: the base of density-metals-v8
 TABLE_FILE_V2 = "paw_radial_v2.json"  # plus periodic-group blocks (``fit_table(groups=True)``)
-TABLE_FILE_V3 = "paw_radial_v3.json"  # refitted on data/v2's training split with its host-rich cells (2026-12-05)
+TABLE_FILE_V3 = "paw_radial_v3.json"  # v2 refitted with the host-rich training cells: the base of density-metals-v9
 WIDTHS = (0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0)  # Angstrom
 SHELLS = (0.8, 1.2)  # widths s of the coordination numbers n_s, in units of the sum of covalent radii
 REACH = 3.0  # neighbours up to x = 3 enter the sums (exp(-(3 / 1.2)^2) = 0.002)
