@@ -15,7 +15,7 @@ from pymatgen_elfml.data.dataset import (PatchDataset, PatchGeometry, RandomSamp
 from pymatgen_elfml.losses import UncertaintyWeightedLoss, gradient_loss, histogram_kl, voxel_loss
 from pymatgen_elfml.nn.unet import PeriodicUNet3D
 from pymatgen_elfml.predictor import ElfPredictor
-from pymatgen_elfml.train import loop
+from pymatgen_elfml.train import local, loop
 from pymatgen_elfml.train.config import TrainConfig
 from pymatgen_elfml.train.local import fit_trees
 from pymatgen_elfml.train.release import release
@@ -170,6 +170,28 @@ def test_forest_l2_penalty_is_a_config_field(triplets, tmp_path):
         tiny_config(triplets, tmp_path, tree_l2=-1.0)
     spread = {l2: float(_fitted_trees(triplets, tmp_path, tree_l2=l2).value.abs().max()) for l2 in (0.0, 1e9)}
     assert spread[1e9] < 0.1 * spread[0.0], spread
+
+
+def test_forest_sample_count_is_a_config_field(triplets, tmp_path, monkeypatch):
+    """``tree_samples`` is the number of voxels drawn from every training sample for the forest fit (the fit sees
+    that many rows per sample, capped by the grid); below 1 is refused."""
+    pytest.importorskip("sklearn")
+    with pytest.raises(ValueError, match="tree_samples"):
+        tiny_config(triplets, tmp_path, tree_samples=0)
+    rows = []
+    real_fit = local.gbm_regressor
+
+    def recording_regressor(*args, **kwargs):
+        model = real_fit(*args, **kwargs)
+        fit = model.fit
+        model.fit = lambda x, y, **kw: (rows.append(len(x)), fit(x, y, **kw))[1]
+        return model
+
+    monkeypatch.setattr(local, "gbm_regressor", recording_regressor)
+    for count in (50, 200):
+        _fitted_trees(triplets, tmp_path, tree_samples=count)
+    n_samples = len(loop._datasets(tiny_config(triplets, tmp_path, inputs="sad_features"), 0)[0].inputs)
+    assert rows == [50 * n_samples, 200 * n_samples], (rows, n_samples)
 
 
 FOREST_DENSITY = dict(inputs="valence_features", pointwise_trees=5, pointwise_leaves=7, target="density",

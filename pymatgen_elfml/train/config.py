@@ -103,6 +103,7 @@ class TrainConfig(NestedFlags):
         tree_depth: the most levels of one tree of that forest (0: no cap beyond ``arch.pointwise_leaves``);
             inference walks every tree this many rounds, so deeper trees cost time per voxel.
         tree_l2: L2 penalty on that forest's leaf values (scikit-learn's ``l2_regularization``; 0: none).
+        tree_samples: voxels drawn from every training sample to fit that forest (seeded; >= 1).
         loss: "composite" (Smooth-L1 + gradient + histogram KL, learned log-precisions initialised
             from the first batch) or "smoothl1_grad" (Smooth-L1 + grad_weight * gradient).
         core_radius, core_weight: voxels within core_radius (A) of a nucleus weigh core_weight in the
@@ -139,6 +140,7 @@ class TrainConfig(NestedFlags):
     pointwise_steps: int = 0
     tree_depth: int = 8
     tree_l2: float = 0.0
+    tree_samples: int = 4000
     loss: str = "composite"
     grad_weight: float = 0.5
     core_radius: float = 1.0
@@ -168,6 +170,8 @@ class TrainConfig(NestedFlags):
             raise ValueError(f"tree_depth must be an integer >= 0 (0: uncapped), got {self.tree_depth!r}")
         if not self.tree_l2 >= 0:
             raise ValueError(f"tree_l2 must be >= 0, got {self.tree_l2!r}")
+        if not isinstance(self.tree_samples, int) or self.tree_samples < 1:
+            raise ValueError(f"tree_samples must be an integer >= 1, got {self.tree_samples!r}")
         if not 0 < self.train_fraction <= 1 or self.core_weight < 0 or self.charge_weight < 0:
             raise ValueError(f"need 0 < train_fraction <= 1, core_weight >= 0 and charge_weight >= 0: {self}")
         g = self.geometry

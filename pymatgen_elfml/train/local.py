@@ -86,13 +86,13 @@ def forest_arrays(model) -> tuple[list[dict], float]:
     return trees, float(np.ravel(model._baseline_prediction)[0])
 
 
-def fit_trees(net, dataset: PatchDataset, config: TrainConfig, per_structure: int = 4000) -> None:
-    """Fit ``net.trees`` on ``per_structure`` voxels of every sample to the target, or to the target minus
+def fit_trees(net, dataset: PatchDataset, config: TrainConfig) -> None:
+    """Fit ``net.trees`` on ``config.tree_samples`` voxels of every sample to the target, or to the target minus
     the valence channel for a density model with that base; epoch 0 of the training log scores the result.
     From ``config``: ``core_weight`` (voxel weight within the core radius; 1 far from nuclei), ``seed``,
     ``tree_depth`` (levels per tree, 0: uncapped; the default 8 kept the walk short: v1 validation MAE
     0.0306, uncapped 0.0320) and ``tree_l2`` (scikit-learn's ``l2_regularization`` of the leaf values)."""
-    x, y, far = sample_voxels(dataset, per_structure, config.seed)
+    x, y, far = sample_voxels(dataset, config.tree_samples, config.seed)
     x, y, far = x.reshape(len(x), -1).numpy(), y.reshape(-1).numpy(), far.reshape(-1).numpy()
     cfg = net.config
     if cfg.density_base:  # the forest fits what the valence-density channel leaves
