@@ -12,7 +12,8 @@ the base of density-metals-v1; linear, no network), rescaled to the valence coun
 valence densities superposed as GPAW starts its SCF (``sad.paw_atoms``: no fitting at all); that superposition
 plus the radial corrections of ``sad.paw_radial`` (a linear table fitted to the training split: the base of
 density-metals-v8, not a baseline without learning; the row "paw_radial_v2" uses the table with periodic-group
-blocks, "paw_radial_v3" the table refitted on the training split with its host-rich cells); the best
+blocks, "paw_radial_v3" the table refitted on the training split with its host-rich cells, "paw_radial_v4" v3's
+layout with the second-shell and contrast descriptors ``atom_extras``); the best
 constant for an absolute error, each cell's median density (an oracle: it reads the reference).
 The reference is GPAW's pseudo valence density with compensation charges (negative near the nuclei of
 some setups). Also the charge error |integral rho - N_valence| of each row and, for the models, the
@@ -39,14 +40,16 @@ from pymatgen_elfml.generator import DensityGenerator
 from pymatgen_elfml.metrics import distance_to_nuclei
 from pymatgen_elfml.sad import sad_density
 from pymatgen_elfml.sad.paw_atoms import paw_superposition
-from pymatgen_elfml.sad.paw_radial import TABLE_FILE, TABLE_FILE_V2, TABLE_FILE_V3, load_table, radial_correction
+from pymatgen_elfml.sad.paw_radial import (TABLE_FILE, TABLE_FILE_V2, TABLE_FILE_V3, TABLE_FILE_V4, load_table,
+                                           radial_correction)
 from pymatgen_elfml.sad.valence_profiles import valence_superposition
 from pymatgen_elfml.valence import valence_electrons
 
 
 RADIAL_ROWS = {TABLE_FILE: "PAW + radial corrections (paw_radial_v1, linear)",
                TABLE_FILE_V2: "PAW + radial corrections (paw_radial_v2, linear, group blocks)",
-               TABLE_FILE_V3: "PAW + radial corrections (paw_radial_v3, linear, host-rich data)"}  # table: its row
+               TABLE_FILE_V3: "PAW + radial corrections (paw_radial_v3, linear, host-rich data)",
+               TABLE_FILE_V4: "PAW + radial corrections (paw_radial_v4, linear, second-shell descriptors)"}  # table: its row
 
 
 def nmae(pred: np.ndarray, ref: np.ndarray, where: np.ndarray | None = None) -> float:

@@ -35,7 +35,9 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
                       ``paw_radial2_features``: the same with the table that adds periodic-group blocks
                       (``paw_radial_v2.json``; channels ``paw_radial2``, ``paw_radial2_g0.8``);
                       ``paw_radial3_features``: the table refitted with the host-rich training cells
-                      (``paw_radial_v3.json``; channels ``paw_radial3``, ...): the input of density-metals-v9
+                      (``paw_radial_v3.json``; channels ``paw_radial3``, ...): the input of density-metals-v9;
+                      ``paw_radial4_features``: v3's layout plus second-shell and contrast descriptors
+                      (``paw_radial_v4.json``, ``sad.paw_radial.atom_extras``; channels ``paw_radial4``, ...)
 ``chi_local``         the Pauling electronegativity of the species owning a point, weighted by each species'
                       share of the PAW superposition there (Hirshfeld weights; ``valence.PAULING_ELECTRONEGATIVITY``)
 ``chi_contrast``      ``chi_local`` minus the same weighting of species' superpositions smoothed by 1.6 A: which way
@@ -86,7 +88,7 @@ ORBITAL_FRACTIONS = ("paw_core_frac", "paw_s_frac", "paw_p_frac", "paw_d_frac") 
 FEATURE_SETS["paw_orbital_features"] = (*FEATURE_SETS["paw_context_features"], PAW_ELF_CHANNEL, *ORBITAL_FRACTIONS)
 RADIAL_CHANNEL = "paw_radial"
 RADIAL_TABLES = {RADIAL_CHANNEL: "paw_radial_v1.json", "paw_radial2": "paw_radial_v2.json",
-                 "paw_radial3": "paw_radial_v3.json"}  # channel: its table
+                 "paw_radial3": "paw_radial_v3.json", "paw_radial4": "paw_radial_v4.json"}  # channel: its table
 FEATURE_SETS.update({f"{channel}_features": tuple(name.replace("paw_valence", channel)  # paw_radial_features, ...
                                                    for name in FEATURE_SETS["paw_orbital_features"])
                      for channel in RADIAL_TABLES})

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from pymatgen_elfml.sad.paw_atoms import paw_superposition
-from pymatgen_elfml.sad.paw_radial import (N_ENV, N_OWN, TABLE_FILE, TABLE_FILE_V2, TABLE_FILE_V3, WIDTHS,
-                                           atom_environments, corrected_superposition, fit_table, load_table,
+from pymatgen_elfml.sad.paw_radial import (N_ENV, N_EXTRA, N_OWN, TABLE_FILE, TABLE_FILE_V2, TABLE_FILE_V3,
+                                           TABLE_FILE_V4, WIDTHS, atom_environments, atom_extras, corrected_superposition, fit_table, load_table,
                                            periodic_group, radial_correction)
 
 # CuAu, skewed cell, atoms off the grid (spacing <= 0.13 A: the narrowest Gaussian is 0.2 A)
@@ -22,10 +22,17 @@ def test_the_correction_moves_charge_and_adds_none():
 
 def test_supercell_translation_and_symmetry_identities():
     check_supercell_and_translation(radial_correction)
+    check_supercell_and_translation(lambda *args: radial_correction(*args, table=load_table(TABLE_FILE_V4)))
     fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])  # 4 equivalent atoms, cubic cell
     env = atom_environments(np.eye(3) * 3.6, fcc, np.full(4, 29))
     np.testing.assert_allclose(env, np.repeat(env[:1], 4, axis=0), atol=1e-12)
     assert env.shape == (4, N_ENV) and np.exp(env[0, 0]) * 2 * 1.32 == pytest.approx(3.6 / np.sqrt(2))  # x_nn
+    more = atom_extras(np.eye(3) * 3.6, fcc, np.full(4, 29))
+    assert more.shape == (4, N_EXTRA)
+    np.testing.assert_allclose(more, np.repeat(more[:1], 4, axis=0), atol=1e-12)
+    np.testing.assert_allclose(more[:, 1:], 0.0, atol=1e-12)  # one element: no radius or valence contrast
+    cuau = atom_extras(LATTICE, FRAC, NUMBERS)  # Cu (11 e, 1.32 A) beside Au (11 e, 1.36 A): contrasts of opposite sign
+    assert cuau[0, 1] > 0 > cuau[1, 1] and np.all(np.isfinite(cuau))
 
 
 def _cells(table):
@@ -39,17 +46,19 @@ def _cells(table):
     return cells
 
 
-@pytest.mark.parametrize("groups", [False, True])
-def test_the_fit_recovers_a_known_correction(groups):
-    """Densities made by a known table (with or without group blocks) are reproduced by the table fitted to them
-    (to the ridge's bias); a zero table (the plain PAW superposition) is 100x further off."""
+@pytest.mark.parametrize("groups, extras", [(False, False), (True, False), (True, True)])
+def test_the_fit_recovers_a_known_correction(groups, extras):
+    """Densities made by a known table (with or without group blocks and ``atom_extras`` columns) are reproduced
+    by the table fitted to them (to the ridge's bias); a zero table (the plain PAW superposition) is 100x further
+    off."""
     rng = np.random.default_rng(0)
     elements, cats = [29, 79], ([11] if groups else None)  # Cu and Au: both in group 11
-    rows = N_OWN * (len(elements) + len(cats or ())) + N_ENV + 5
-    true = {"widths": WIDTHS, "elements": elements, "groups": cats, "weights": rng.normal(0, 0.002, (rows, len(WIDTHS)))}
+    rows = (N_OWN + (N_EXTRA if extras else 0)) * (len(elements) + len(cats or ())) + N_ENV + 5
+    true = {"widths": WIDTHS, "elements": elements, "groups": cats, "extras": extras,
+            "weights": rng.normal(0, 0.002, (rows, len(WIDTHS)))}
     cells = _cells(true)
-    fitted = fit_table(cells, ridge=1e-12, groups=groups)
-    assert fitted["elements"] == elements and fitted["groups"] == cats
+    fitted = fit_table(cells, ridge=1e-12, groups=groups, extras=extras)
+    assert fitted["elements"] == elements and fitted["groups"] == cats and fitted["extras"] == extras
     assert fitted["weights"].shape == true["weights"].shape
     for lattice, frac, numbers, rho in cells:
         paw = paw_superposition(lattice, frac, numbers, rho.shape)
@@ -73,7 +82,7 @@ def test_periodic_group():
         periodic_group(0)
 
 
-@pytest.mark.parametrize("name", [TABLE_FILE, TABLE_FILE_V2, TABLE_FILE_V3])
+@pytest.mark.parametrize("name", [TABLE_FILE, TABLE_FILE_V2, TABLE_FILE_V3, TABLE_FILE_V4])
 def test_shipped_table_beats_the_paw_superposition_on_held_out_records(name):
     """On 8 test-split records of data/v2 (chemical systems never fitted) each shipped table lowers the PAW
     superposition's NMAE by a third or more; a zero table would not change it, a random one would raise it."""
@@ -83,7 +92,7 @@ def test_shipped_table_beats_the_paw_superposition_on_held_out_records(name):
     from pymatgen_elfml import io
 
     table = load_table(name)
-    assert (table["groups"] is not None) == (name != TABLE_FILE)
+    assert (table["groups"] is not None) == (name != TABLE_FILE) and table["extras"] == (name == TABLE_FILE_V4)
     assert len(table["elements"]) >= 46 and table["weights"].shape[1] == len(WIDTHS)
     base, ours = [], []
     for rec in held_out_records(tuple(GOLDEN_NMAE)):
@@ -101,7 +110,8 @@ def test_each_radial_feature_set_reads_its_own_table():
     from pymatgen_elfml.features import RADIAL_TABLES, base_channel, channel_names, sad_features
     from pymatgen_elfml.sad import sad_density
 
-    assert RADIAL_TABLES == {"paw_radial": TABLE_FILE, "paw_radial2": TABLE_FILE_V2, "paw_radial3": TABLE_FILE_V3}
+    assert RADIAL_TABLES == {"paw_radial": TABLE_FILE, "paw_radial2": TABLE_FILE_V2, "paw_radial3": TABLE_FILE_V3,
+                             "paw_radial4": TABLE_FILE_V4}
     sad = sad_density(LATTICE, FRAC, NUMBERS, SHAPE, 0.2)
     for channel_name, name in RADIAL_TABLES.items():
         feature_set = f"{channel_name}_features"
@@ -109,9 +119,9 @@ def test_each_radial_feature_set_reads_its_own_table():
         x = sad_features(sad, LATTICE, FRAC, feature_set, numbers=NUMBERS)[channel_names(feature_set).index(channel)]
         rho = corrected_superposition(LATTICE, FRAC, NUMBERS, SHAPE, load_table(name))
         np.testing.assert_allclose(x, rho / rho.mean(), rtol=1e-5, atol=1e-5)
-    v1, v2, v3 = (corrected_superposition(LATTICE, FRAC, NUMBERS, SHAPE, load_table(n))
-                  for n in (TABLE_FILE, TABLE_FILE_V2, TABLE_FILE_V3))
-    assert min(np.abs(v1 - v2).max(), np.abs(v2 - v3).max(), np.abs(v1 - v3).max()) > 1e-3  # the tables differ
+    fields = [corrected_superposition(LATTICE, FRAC, NUMBERS, SHAPE, load_table(n))
+              for n in (TABLE_FILE, TABLE_FILE_V2, TABLE_FILE_V3, TABLE_FILE_V4)]
+    assert min(np.abs(a - b).max() for i, a in enumerate(fields) for b in fields[i + 1:]) > 1e-3  # the tables differ
 
 
 def test_a_missing_table_is_named():

@@ -48,11 +48,25 @@ from pymatgen_elfml.sad.rasterize import gaussian_basis
 TABLE_FILE = "paw_radial_v1.json"  # element and shared blocks: the base of density-metals-v8
 TABLE_FILE_V2 = "paw_radial_v2.json"  # plus periodic-group blocks (``fit_table(groups=True)``)
 TABLE_FILE_V3 = "paw_radial_v3.json"  # v2 refitted with the host-rich training cells: the base of density-metals-v9
+TABLE_FILE_V4 = "paw_radial_v4.json"  # v3's layout plus ``atom_extras`` in the element and group blocks
 WIDTHS = (0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0)  # Angstrom
 SHELLS = (0.8, 1.2)  # widths s of the coordination numbers n_s, in units of the sum of covalent radii
 REACH = 3.0  # neighbours up to x = 3 enter the sums (exp(-(3 / 1.2)^2) = 0.002)
 RIDGE = 2e-6  # validation NMAE of the base: 0.0192 at 1e-6 and at 3e-6, 0.0204 at 1e-5, 0.0211 at 3e-7
 N_ENV, N_OWN = 8, 6  # environment descriptors per atom; those that get a per-element coefficient block
+N_EXTRA, EXTRA_REACH, OUTER_SHELL = 3, 4.0, 1.6  # ``atom_extras``: columns, reach and shell width (sums of radii)
+
+
+def _scaled_distances(lattice: np.ndarray, frac: np.ndarray, radii: np.ndarray, reach: float):
+    """For each atom a, (a, x): x (n_atoms, n_shifts) the distances to every atom's periodic images over the sum of
+    the two covalent radii ``radii`` (A), inf for the atom itself; the images cover at least ``reach`` such sums."""
+    cells = np.ceil(reach * 2.0 * radii.max() * np.linalg.norm(np.linalg.inv(lattice).T, axis=1)).astype(int) + 1
+    shifts = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in cells], indexing="ij"), -1).reshape(-1, 3)
+    for a in range(len(frac)):
+        d = np.linalg.norm((frac[:, None, :] - frac[a] + shifts[None]) @ lattice, axis=-1)
+        x = d / (radii[a] + radii[:, None])
+        x[d < 1e-8] = np.inf
+        yield a, x
 
 
 def atom_environments(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray) -> np.ndarray:
@@ -69,22 +83,40 @@ def atom_environments(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray
     frac = np.mod(np.atleast_2d(np.asarray(frac, float)), 1.0)
     chi = np.array(electronegativities(numbers))
     val = np.array([valence_electrons([chemical_symbols[z]]) for z in numbers], float)  # raises without a count
-    radii = covalent_radii[numbers]
-    cutoff = REACH * (radii.max() * 2.0)
-    reach = np.ceil(cutoff * np.linalg.norm(np.linalg.inv(lattice).T, axis=1)).astype(int) + 1
-    shifts = np.stack(np.meshgrid(*[np.arange(-r, r + 1) for r in reach], indexing="ij"), -1).reshape(-1, 3)
     volume = abs(float(np.linalg.det(lattice)))
     rows = []
-    for a in range(len(numbers)):
-        d = np.linalg.norm((frac[:, None, :] - frac[a] + shifts[None]) @ lattice, axis=-1)  # (n_atoms, n_shifts)
-        x = d / (radii[a] + radii[:, None])
-        x[d < 1e-8] = np.inf  # the atom itself
+    for a, x in _scaled_distances(lattice, frac, covalent_radii[numbers], REACH):
         if x.min() > REACH:  # also a lone atom: every entry is itself (inf)
             raise ValueError(f"atom {a} ({chemical_symbols[numbers[a]]}) has no neighbour within {REACH} sums of covalent radii")
         n = [np.exp(-((x / s) ** 2)).sum() for s in SHELLS]
         w = np.exp(-((x / SHELLS[1]) ** 2))
         rows.append([np.log(x.min()), np.log(n[0] + 1e-3), np.log(n[1]), (w * (chi[:, None] - chi[a])).sum() / n[1],
                      (w * val[:, None]).sum() / n[1] / 10, chi[a], val[a] / 10, np.log(volume / len(numbers))])
+    return np.array(rows)
+
+
+def atom_extras(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray) -> np.ndarray:
+    """(n_atoms, N_EXTRA) second-shell and contrast descriptors of each atom (the extra element- and group-block
+    columns of a table with ``"extras"``): ln n_1.6 (the coordination number of ``atom_environments`` with shell
+    width 1.6, neighbours up to x = ``EXTRA_REACH``), sum_b w_b ln(R_b / R_a) / sum_b w_b and
+    sum_b w_b (N_b - N_a) / sum_b w_b / 10 (w = exp(-(x / 1.2)^2), R the covalent radius, N the valence count).
+    Unchanged by a supercell or a choice of cell. Raises as ``atom_environments``."""
+    from ase.data import chemical_symbols, covalent_radii
+
+    from pymatgen_elfml.valence import valence_electrons
+
+    lattice, numbers = np.asarray(lattice, float), np.asarray(numbers, int)
+    frac = np.mod(np.atleast_2d(np.asarray(frac, float)), 1.0)
+    val = np.array([valence_electrons([chemical_symbols[z]]) for z in numbers], float)
+    radii = covalent_radii[numbers]
+    rows = []
+    for a, x in _scaled_distances(lattice, frac, radii, EXTRA_REACH):
+        x[x > EXTRA_REACH] = np.inf  # atoms out of reach
+        if not np.isfinite(x).any():
+            raise ValueError(f"atom {a} ({chemical_symbols[numbers[a]]}) has no neighbour within {EXTRA_REACH} sums of covalent radii")
+        w = np.exp(-((x / SHELLS[1]) ** 2)).sum(axis=1)  # (n_atoms,): weight of each neighbour species site
+        rows.append([np.log(np.exp(-((x / OUTER_SHELL) ** 2)).sum()), (w * np.log(radii / radii[a])).sum() / w.sum(),
+                     (w * (val - val[a])).sum() / w.sum() / 10])
     return np.array(rows)
 
 
@@ -114,13 +146,16 @@ def _blocks(own: np.ndarray, keys: list[int], cats: list[int]) -> np.ndarray:
     return block.reshape(len(own), -1)
 
 
-def design(env: np.ndarray, numbers: np.ndarray, elements: list[int], groups: list[int] | None = None) -> np.ndarray:
-    """(n_atoms, N_OWN * (len(elements) + len(groups)) + N_ENV + 5) linear features of each atom: its element's
-    block [1, env columns 0-3, 7] (zeros for the other elements, and for an element not in ``elements``), then, if
+def design(env: np.ndarray, numbers: np.ndarray, elements: list[int], groups: list[int] | None = None,
+           extras: np.ndarray | None = None) -> np.ndarray:
+    """(n_atoms, n_own * (len(elements) + len(groups)) + N_ENV + 5) linear features of each atom: its element's
+    block [1, env columns 0-3, 7, then the ``extras`` columns (``atom_extras``) if given] (n_own = N_OWN, or
+    N_OWN + N_EXTRA with extras; zeros for the other elements, and for an element not in ``elements``), then, if
     ``groups`` (periodic-table columns, ``periodic_group``) is given, the same row in its group's block, then the
     shared block [1, env, env0^2, env2^2, env3^2, env0 env3]."""
     env, numbers = np.asarray(env, float), np.asarray(numbers, int)
-    own = np.concatenate([np.ones((len(env), 1)), env[:, [0, 1, 2, 3, 7]]], 1)
+    own = np.concatenate([np.ones((len(env), 1)), env[:, [0, 1, 2, 3, 7]]]
+                         + ([] if extras is None else [np.asarray(extras, float)]), 1)
     parts = [_blocks(own, [int(z) for z in numbers], elements)]
     if groups is not None:
         parts.append(_blocks(own, [periodic_group(int(z)) for z in numbers], groups))
@@ -131,7 +166,8 @@ def design(env: np.ndarray, numbers: np.ndarray, elements: list[int], groups: li
 
 def n_features(table: dict) -> int:
     """Rows of ``table["weights"]``: the width of ``design`` for its elements (and groups)."""
-    return N_OWN * (len(table["elements"]) + len(table.get("groups") or ())) + N_ENV + 5
+    n_own = N_OWN + (N_EXTRA if table.get("extras") else 0)
+    return n_own * (len(table["elements"]) + len(table.get("groups") or ())) + N_ENV + 5
 
 
 def atom_gaussians(lattice: np.ndarray, frac: np.ndarray, shape: tuple[int, int, int], atoms: np.ndarray,
@@ -148,7 +184,8 @@ def atom_gaussians(lattice: np.ndarray, frac: np.ndarray, shape: tuple[int, int,
 def atom_coefficients(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, table: dict) -> np.ndarray:
     """(n_atoms, K) correction amplitudes c_ak in e/A^3 of a table {"elements", "weights" (F, K)}."""
     env = atom_environments(lattice, frac, numbers)
-    return design(env, numbers, table["elements"], table.get("groups")) @ table["weights"]
+    extras = atom_extras(lattice, frac, numbers) if table.get("extras") else None
+    return design(env, numbers, table["elements"], table.get("groups"), extras) @ table["weights"]
 
 
 def radial_correction(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, shape: tuple[int, int, int],
@@ -174,10 +211,12 @@ def corrected_superposition(lattice: np.ndarray, frac: np.ndarray, numbers: np.n
 
 
 def fit_table(cells: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]], ridge: float = RIDGE,
-              widths: tuple[float, ...] = WIDTHS, groups: bool = False, element_ridge: float | None = None) -> dict:
-    """The table {"widths", "elements", "groups" (None without group blocks), "weights" (F, K)} fitted to
+              widths: tuple[float, ...] = WIDTHS, groups: bool = False, element_ridge: float | None = None,
+              extras: bool = False) -> dict:
+    """The table {"widths", "elements", "groups" (None without group blocks), "extras", "weights" (F, K)} fitted to
     (lattice, frac, numbers, rho) cells, rho (n0, n1, n2) the reference valence density in e/A^3 on the cell's grid.
-    ``ridge`` penalises the group and shared blocks, ``element_ridge`` (default ``ridge``) the element blocks. One
+    ``ridge`` penalises the group and shared blocks, ``element_ridge`` (default ``ridge``) the element blocks;
+    ``extras`` adds the ``atom_extras`` columns to the element and group blocks. One
     pass over ``cells``: each cell's (n_atoms K)^2 Gram matrix of its Gaussians, their products with its residual
     and its atoms' environments are kept; the elements, and so the design, are known once every cell is read."""
     k, kept = len(widths), []
@@ -186,32 +225,35 @@ def fit_table(cells: Iterable[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarr
         resid = (rho - paw_superposition(lattice, frac, numbers, rho.shape)).reshape(-1)
         basis = np.concatenate([atom_gaussians(lattice, frac, rho.shape, [i], widths).reshape(k, -1)
                                 for i in range(len(numbers))])  # (n_atoms K, n_voxels)
-        kept.append((basis @ basis.T, basis @ resid, 1.0 / rho.sum(), atom_environments(lattice, frac, numbers),
-                     np.asarray(numbers, int)))
+        env = atom_environments(lattice, frac, numbers)
+        more = atom_extras(lattice, frac, numbers) if extras else None
+        kept.append((basis @ basis.T, basis @ resid, 1.0 / rho.sum(), (env, more), np.asarray(numbers, int)))
     if not kept:
         raise ValueError("no cells to fit the radial correction to")
     elements = sorted({int(z) for *_, numbers in kept for z in numbers})
     cats = sorted({periodic_group(z) for z in elements}) if groups else None
     a, b = 0.0, 0.0
-    for gram, proj, weight, env, numbers in kept:
-        lift = np.kron(design(env, numbers, elements, cats), np.eye(k))
+    for gram, proj, weight, (env, more), numbers in kept:
+        lift = np.kron(design(env, numbers, elements, cats, more), np.eye(k))
         a = a + lift.T @ gram @ lift * weight
         b = b + lift.T @ proj * weight
     penalty = np.full(len(b), ridge)
-    penalty[: N_OWN * len(elements) * k] = ridge if element_ridge is None else element_ridge
+    penalty[: (N_OWN + (N_EXTRA if extras else 0)) * len(elements) * k] = ridge if element_ridge is None else element_ridge
     weights = np.linalg.solve(a / len(kept) + np.diag(penalty), b / len(kept))
-    return {"widths": tuple(widths), "elements": elements, "groups": cats, "weights": weights.reshape(-1, k)}
+    return {"widths": tuple(widths), "elements": elements, "groups": cats, "extras": bool(extras),
+            "weights": weights.reshape(-1, k)}
 
 
 @lru_cache(maxsize=4)
 def load_table(name: str = TABLE_FILE) -> dict:
-    """A shipped table (``TABLE_FILE``, ``TABLE_FILE_V2`` or ``TABLE_FILE_V3``): {"widths", "elements", "groups"
-    (None if the table has no group blocks), "weights" (F, K)}."""
+    """A shipped table (``TABLE_FILE``, ``TABLE_FILE_V2``, ``_V3`` or ``_V4``): {"widths", "elements", "groups"
+    (None if the table has no group blocks), "extras" (whether its blocks hold ``atom_extras``), "weights" (F, K)}."""
     path = resources.files("pymatgen_elfml.sad").joinpath("data", name)
     try:
         raw = json.loads(path.read_text())
         table = {"widths": tuple(raw["widths"]), "elements": [int(z) for z in raw["elements"]],
                  "groups": [int(g) for g in raw["groups"]] if raw.get("groups") else None,
+                 "extras": bool(raw.get("extras", False)),
                  "weights": np.asarray(raw["weights"], dtype=np.float64)}
     except (OSError, KeyError, TypeError, ValueError) as exc:
         raise RuntimeError(f"the shipped radial-correction table {path} is missing or corrupted: {exc}") from exc
@@ -227,6 +269,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--ridge", type=float, default=RIDGE)
     parser.add_argument("--groups", action="store_true", help="add a block per periodic-table group")
     parser.add_argument("--element-ridge", type=float, default=None, help="ridge of the element blocks (default: --ridge)")
+    parser.add_argument("--extras", action="store_true", help="add atom_extras to the element and group blocks")
     parser.add_argument("--out", type=Path, required=True, help="a new table file (an existing one is refused)")
     args = parser.parse_args(argv)
     if args.out.exists():
@@ -235,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
     from pymatgen_elfml.sad.valence_profiles import split_cells
 
     table = fit_table(split_cells(args.data, args.split), ridge=args.ridge, groups=args.groups,
-                      element_ridge=args.element_ridge)
+                      element_ridge=args.element_ridge, extras=args.extras)
     from pymatgen_elfml.io import write_text_atomic
 
     command = f"python -m pymatgen_elfml.sad.paw_radial {args.data.as_posix()} --split {args.split} --ridge {args.ridge:g}"
@@ -243,11 +286,15 @@ def main(argv: list[str] | None = None) -> None:
         command += " --groups"
     if args.element_ridge is not None:
         command += f" --element-ridge {args.element_ridge:g}"
+    if args.extras:
+        command += " --extras"
     raw = {"widths": list(table["widths"]), "elements": table["elements"], "weights": table["weights"].tolist(),
            "meta": {"fitted_on": f"{args.data.as_posix()} split {args.split}", "units": "e/A^3 per unit feature",
                     "ridge": args.ridge, "element_ridge": args.element_ridge, "command": command}}
     if table["groups"] is not None:
         raw["groups"] = table["groups"]
+    if table["extras"]:
+        raw["extras"] = True
     write_text_atomic(args.out, json.dumps(raw))
     print(f"wrote {args.out}: {len(table['elements'])} elements, {table['weights'].size} weights")
 
