@@ -75,3 +75,20 @@ def test_vae_benchmark_rows_for_the_shipped_pm3m_vae():
     assert set(rows) == {"VAE (fine-tuned)", "group mean (no learning)"}
     vae, mean = rows["VAE (fine-tuned)"], rows["group mean (no learning)"]
     assert vae["n"] == mean["n"] >= 30 and vae["psnr"] > mean["psnr"] + 30 and vae["nmae"] < 0.01
+
+
+@pytest.mark.parametrize("variant", ["v9 settings", "relative residual, eps 0.1", "early stop on 15 % held-out systems"])
+def test_forest_sweep_variant_learns_a_cross_cell_correction(variant):
+    import forest_sweep
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    cells, per = 20, 200
+    x = rng.uniform(0.2, 2.0, size=(cells * per, 2))
+    y = 1.2 * x[:, 0] + 0.3 * np.sin(3 * x[:, 1])  # base channel 0 misses a 20 % scale and a smooth term
+    data = {"x": x, "y": y, "far": (x[:, 1] > 1).astype(float), "cell": np.repeat(np.arange(cells), per),
+            "keys": np.array([f"sys{i // 2}" for i in range(cells)])}
+    base_only = forest_sweep.score(type("Zero", (), {"predict": lambda self, v: np.zeros(len(v))})(), 0.0, data, 0)
+    model, eps = forest_sweep.fit(data, 0, forest_sweep.VARIANTS[variant])
+    fitted = forest_sweep.score(model, eps, data, 0)
+    assert base_only[0] > 0.1 and fitted[0] < 0.2 * base_only[0] and fitted[1] < 0.2 * base_only[1]
