@@ -153,6 +153,12 @@ successful GPAW runs (+{fail_hours:.2f} core-hours failed), one core per structu
   nearest neighbours, with three well-covered partners each (from Mg, Al, Y, Na, Ca, K; systems not planned before),
   V/V0 = 1.0/0.8/0.6: 81 candidates, 80 computed (bin-La3Na-L1_2-v0.80 hit the 900 s limit), all in the training
   split; validation and test splits unchanged.
+- Third coverage round (2026-12-07): `python -m pymatgen_elfml.reference coverage data/v2 --min-train-cells 30
+  --ids-out IDS`, then `build ... --ids IDS --workers 2 --timeout 900`. The 20 elements with fewer than 30 training
+  cells (Pr 14 ... Hf 28; V, Cr, Re among them) get the first round's B2 and C1 templates with one of the five
+  best-covered metals (Y, Na, Mg, Al, Ca; systems not planned before), V/V0 = 0.75/0.55/0.35: 120 candidates, all in
+  the training split; validation and test splits unchanged. 72 computed and 2 failed (SCF not converged) when the
+  build was stopped for a training run; the same build command computes the rest.
 - Metals out of reach (no PAW setup in gpaw-data 1.2.1): {unreachable}.
 - Calculations: `python -m pymatgen_elfml.reference build --structures data/v2/structures.json --out data/v2 --workers 2 --timeout 1800`.
   GPAW {gpaw}, plane-wave PAW, settings: `{settings}`
