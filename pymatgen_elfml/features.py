@@ -35,7 +35,7 @@ symmetry pooling of the input is needed. Channels (``FEATURE_SETS["sad_features"
                       ``paw_radial2_features``: the same with the table that adds periodic-group blocks
                       (``paw_radial_v2.json``; channels ``paw_radial2``, ``paw_radial2_g0.8``);
                       ``paw_radial3_features``: the table refitted with the host-rich training cells
-                      (``paw_radial_v3.json``; channels ``paw_radial3``, ...): the input of density-metals-v9;
+                      (``paw_radial_v3.json``; channels ``paw_radial3``, ...): the input of density-metals-v9 and -v10;
                       ``paw_radial4_features``: v3's layout plus second-shell and contrast descriptors
                       (``paw_radial_v4.json``, ``sad.paw_radial.atom_extras``; channels ``paw_radial4``, ...)
 ``chi_local``         the Pauling electronegativity of the species owning a point, weighted by each species'

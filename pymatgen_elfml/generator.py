@@ -40,7 +40,7 @@ class DensityGenerator:
     def from_pretrained(cls, name_or_path: str | os.PathLike | None = None, device: str = "auto",
                         **settings: Any) -> DensityGenerator:
         """A generator with a learned valence-density model: a registered name (default
-        ``density-metals-v9``) or a folder written by ``save_pretrained``; ``settings`` as for
+        ``density-metals-v10``) or a folder written by ``save_pretrained``; ``settings`` as for
         ``ElfPredictor.from_pretrained`` (whole-cell / patch inference, precision).
 
         Raises:

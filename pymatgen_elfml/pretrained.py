@@ -29,7 +29,7 @@ FORMAT_VERSION = 1
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "weights.pt"
 DEFAULT_MODEL = "elf-metals-v4"  # models/elf-metals-v4, see its MODEL_CARD.md (v3 stays loadable by name)
-DEFAULT_DENSITY_MODEL = "density-metals-v9"  # the default of DensityGenerator.from_pretrained()
+DEFAULT_DENSITY_MODEL = "density-metals-v10"  # the default of DensityGenerator.from_pretrained()
 
 
 class ModelFileError(RuntimeError):

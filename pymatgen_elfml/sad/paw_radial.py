@@ -47,7 +47,7 @@ from pymatgen_elfml.sad.rasterize import gaussian_basis
 
 TABLE_FILE = "paw_radial_v1.json"  # element and shared blocks: the base of density-metals-v8
 TABLE_FILE_V2 = "paw_radial_v2.json"  # plus periodic-group blocks (``fit_table(groups=True)``)
-TABLE_FILE_V3 = "paw_radial_v3.json"  # v2 refitted with the host-rich training cells: the base of density-metals-v9
+TABLE_FILE_V3 = "paw_radial_v3.json"  # v2 refitted with the host-rich training cells: the base of density-metals-v9 and -v10
 TABLE_FILE_V4 = "paw_radial_v4.json"  # v3's layout plus ``atom_extras`` in the element and group blocks
 WIDTHS = (0.2, 0.35, 0.5, 0.7, 1.0, 1.4, 2.0)  # Angstrom
 SHELLS = (0.8, 1.2)  # widths s of the coordination numbers n_s, in units of the sum of covalent radii
