@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 from pathlib import Path
 
 import numpy as np
@@ -42,13 +41,13 @@ def species_basis(lattice: np.ndarray, frac: np.ndarray, numbers: np.ndarray, sh
                            for z in np.unique(numbers)])
 
 
-def radial_oracle(residual: np.ndarray, basis: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Least-squares amplitudes (rows of ``basis``; e/A^3) of ``residual`` (any shape, n_voxels values) and what
-    they leave, shaped as ``residual``; a ridge of ``RIDGE`` times the mean diagonal keeps them finite."""
+def radial_oracle(residual: np.ndarray, basis: np.ndarray) -> np.ndarray:
+    """What the least-squares fit of the rows of ``basis`` leaves of ``residual`` (any shape, n_voxels values; e/A^3),
+    shaped as ``residual``; a ridge of ``RIDGE`` times the mean diagonal keeps the amplitudes finite."""
     r = np.asarray(residual, float).reshape(-1)
     gram = basis @ basis.T
     coef = np.linalg.solve(gram + RIDGE * np.trace(gram) / len(gram) * np.eye(len(gram)), basis @ r)
-    return coef, (r - coef @ basis).reshape(np.shape(residual))
+    return (r - coef @ basis).reshape(np.shape(residual))
 
 
 def cell_rows(structure, ref: np.ndarray, model: DensityGenerator, table: dict) -> dict:
@@ -61,7 +60,7 @@ def cell_rows(structure, ref: np.ndarray, model: DensityGenerator, table: dict) 
     out = {}
     for name, field in fields.items():
         out[name] = nmae(field, ref)
-        out[f"{name}_after"] = nmae(ref - radial_oracle(ref - field, basis)[1], ref)
+        out[f"{name}_after"] = nmae(ref - radial_oracle(ref - field, basis), ref)
     return out
 
 
@@ -113,12 +112,6 @@ def main(argv=None) -> None:
     print(save(name, {"data": str(args.data), "split": args.split, "model": str(args.model), "table": args.table,
                       "threads": args.threads, "rows": rows}))
     write_text_atomic(RESULTS / f"{name}.md", markdown(rows, args.split, args.systems))
-
-
-def rewrite(name: str, top: int = 10) -> None:
-    """Rewrite results/NAME.md from its JSON (the table layout changed, the measurement did not)."""
-    payload = json.loads((RESULTS / f"{name}.json").read_text())
-    write_text_atomic(RESULTS / f"{name}.md", markdown(payload["rows"], payload["split"], top))
 
 
 if __name__ == "__main__":
