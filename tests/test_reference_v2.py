@@ -269,6 +269,26 @@ def test_coverage_pairs_thin_elements_with_new_partners_and_training_only_templa
     assert {i.split("-")[1] for i in added} == {"MgAl", "MgAl2"}  # Mg (0 training cells) with Al
 
 
+def test_coverage_cli_more_partners_reach_an_element_whose_first_partner_system_is_planned(tmp_path):
+    from pymatgen_elfml.reference import coverage, structures
+    from pymatgen_elfml.reference.__main__ import main
+
+    planned = [c for c in template_set(metals=("Al", "Y"), ratios=(0.75,)) if c.split_key in ("Al", "Y")]
+    planned += coverage.coverage_set([("La", "Y")], ratios=(0.75,))
+    folder = tmp_path / "v"
+    structures.write_set(planned, folder / "structures.json")
+    (folder / "splits.json").write_text(json.dumps({c.id: ("test" if "La" in c.split_key else "train") for c in planned}))
+    (folder / "manifest.jsonl").write_text("".join(json.dumps({"id": c.id, "split_key": c.split_key}) + "\n"
+                                                   for c in planned))
+    ids = tmp_path / "ids.json"
+    # La has no training cell; Y (more template cells than Al) is the best-covered partner and La-Y is planned already
+    assert main(["coverage", str(folder), "--min-train-cells", "1", "--partners", "1", "--ids-out", str(ids)]) == 0
+    assert json.loads(ids.read_text()) == []
+    assert main(["coverage", str(folder), "--min-train-cells", "1", "--partners", "2", "--ids-out", str(ids)]) == 0
+    added = json.loads(ids.read_text())
+    assert added and {c.split_key for c in structures.read_set(folder / "structures.json") if c.id in added} == {"Al-La"}
+
+
 def test_host_rich_compounds_of_elements_whose_elemental_cells_are_all_held_out(tmp_path):
     from pymatgen_elfml.reference import coverage, structures
     from pymatgen_elfml.reference.__main__ import main

@@ -56,7 +56,7 @@ def _splits(folder: Path, plan: str | None) -> int:
     return 0
 
 
-def _coverage(folder: Path, min_cells: int | None, ids_out: str, host: bool = False) -> int:
+def _coverage(folder: Path, min_cells: int | None, ids_out: str, host: bool = False, partners: int | None = None) -> int:
     """Append ``coverage``'s templates for the thin elements of folder's training split (``host``: its A3B
     compounds of the elements whose elemental cells are all outside training) to folder/structures.json
     (priority-ordered, after the planned ones), assign them to train in splits.json, and write their ids to
@@ -73,9 +73,9 @@ def _coverage(folder: Path, min_cells: int | None, ids_out: str, host: bool = Fa
     planned_keys = {c.split_key for c in planned}
     if host:
         hosts = coverage.held_out_elements([r["split_key"] for r in rows], [splits[r["id"]] for r in rows])
-        pairs = coverage.host_pairs(hosts, counts, planned_keys, min_cells=min_cells)
+        pairs = coverage.host_pairs(hosts, counts, planned_keys, partners or coverage.HOST_PARTNERS, min_cells)
     else:
-        pairs = coverage.coverage_pairs(counts, planned_keys, min_cells)
+        pairs = coverage.coverage_pairs(counts, planned_keys, min_cells, partners or coverage.N_PARTNERS)
     known = {c.id for c in planned}
     new = priority_order([c for c in (coverage.host_set if host else coverage.coverage_set)(pairs) if c.id not in known])
     structures.write_set(planned + new, folder / "structures.json")
@@ -139,6 +139,10 @@ def _parser() -> argparse.ArgumentParser:
     cov.add_argument("--host", action="store_true",
                      help="instead: A3B (L1_2) compounds, with well-covered partners, of the elements whose elemental "
                           "cells are all outside training")
+    cov.add_argument("--partners", type=int, default=None,
+                     help="how many of the best-covered elements serve as partners (default: coverage.N_PARTNERS, "
+                          "with --host coverage.HOST_PARTNERS per host); more partners give an element whose systems "
+                          "with the first ones are all planned a new one")
     cov.add_argument("--ids-out", required=True, help="JSON file to write the added ids to (input of build --ids)")
     sheet = sub.add_parser("datasheet", help="write DIR/README.md from the manifest")
     sheet.add_argument("folder")
@@ -216,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "splits":
         return _splits(Path(args.folder), args.plan)
     if args.command == "coverage":
-        return _coverage(Path(args.folder), args.min_train_cells, args.ids_out, args.host)
+        return _coverage(Path(args.folder), args.min_train_cells, args.ids_out, args.host, args.partners)
     if args.command == "datasheet":
         return _datasheet(args.folder, args.convergence)
     return _build(args)
