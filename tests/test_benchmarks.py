@@ -23,7 +23,7 @@ def test_accuracy_evaluate_on_one_held_out_cell_and_subsets():
     table = accuracy.summarize(results)
     assert table["semilocal TF+vW of SAD | all"]["n"] == 1 and 0 < table["semilocal TF+vW of SAD | all"]["mae"] < 0.5
     templates = gbm_baseline.subset_ids(folder / "structures.json", "template")
-    assert len(templates) == 735 and all(i.startswith("tmpl-") for i in templates)  # 489 + 126 + 120 coverage templates
+    assert len(templates) == 861 and all(i.startswith("tmpl-") for i in templates)  # 489 + 126 + 120 + 126 coverage templates
 
 
 def test_training_study_settings_read_flat_and_nested_configs():

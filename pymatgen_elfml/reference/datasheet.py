@@ -157,8 +157,14 @@ successful GPAW runs (+{fail_hours:.2f} core-hours failed), one core per structu
   --ids-out IDS`, then `build ... --ids IDS --workers 2 --timeout 900`. The 20 elements with fewer than 30 training
   cells (Pr 14 ... Hf 28; V, Cr, Re among them) get the first round's B2 and C1 templates with one of the five
   best-covered metals (Y, Na, Mg, Al, Ca; systems not planned before), V/V0 = 0.75/0.55/0.35: 120 candidates, all in
-  the training split; validation and test splits unchanged. 72 computed and 2 failed (SCF not converged) when the
-  build was stopped for a training run; the same build command computes the rest.
+  the training split; validation and test splits unchanged. 115 computed, 5 failed (Ce and Pr cells: SCF not
+  converged, or over the 900 s limit).
+- Fourth coverage round (2026-12-07): `python -m pymatgen_elfml.reference coverage data/v2 --min-train-cells 30
+  --partners 10 --ids-out IDS`: with five partners, La, V, Zn and Ag (15-29 training cells, their elemental cells in
+  validation or test) had no new system left; ten partners (adding K, Zr, Cu, Sc, Sr) give the 21 thin elements one
+  each, the same B2 and C1 templates and volumes: 126 candidates, all in the training split; validation and test
+  splits unchanged. Built first without the Ce and Pr cells (the slowest: GPAW's SCF takes 2-20 min for them):
+  `build ... --ids IDS --workers 2 --timeout 600`.
 - Metals out of reach (no PAW setup in gpaw-data 1.2.1): {unreachable}.
 - Calculations: `python -m pymatgen_elfml.reference build --structures data/v2/structures.json --out data/v2 --workers 2 --timeout 1800`.
   GPAW {gpaw}, plane-wave PAW, settings: `{settings}`
