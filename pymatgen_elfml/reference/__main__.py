@@ -73,9 +73,11 @@ def _coverage(folder: Path, min_cells: int | None, ids_out: str, host: bool = Fa
     planned_keys = {c.split_key for c in planned}
     if host:
         hosts = coverage.held_out_elements([r["split_key"] for r in rows], [splits[r["id"]] for r in rows])
-        pairs = coverage.host_pairs(hosts, counts, planned_keys, partners or coverage.HOST_PARTNERS, min_cells)
+        pairs = coverage.host_pairs(hosts, counts, planned_keys, coverage.HOST_PARTNERS if partners is None else partners,
+                                    min_cells)
     else:
-        pairs = coverage.coverage_pairs(counts, planned_keys, min_cells, partners or coverage.N_PARTNERS)
+        pairs = coverage.coverage_pairs(counts, planned_keys, min_cells,
+                                        coverage.N_PARTNERS if partners is None else partners)
     known = {c.id for c in planned}
     new = priority_order([c for c in (coverage.host_set if host else coverage.coverage_set)(pairs) if c.id not in known])
     structures.write_set(planned + new, folder / "structures.json")
