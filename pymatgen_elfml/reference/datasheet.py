@@ -164,8 +164,8 @@ successful GPAW runs (+{fail_hours:.2f} core-hours failed), one core per structu
   validation or test) had no new system left; ten partners (adding K, Zr, Cu, Sc, Sr) give the 21 thin elements one
   each, the same B2 and C1 templates and volumes: 126 candidates, all in the training split; validation and test
   splits unchanged. Built first without the Ce and Pr cells (the slowest: GPAW's SCF takes 2-20 min for them):
-  `build ... --ids IDS --workers 2 --timeout 600`: 72 of those 114 computed and 1 failed (over 600 s) when the
-  build was stopped for a training run; the same command computes the rest, then the Ce and Pr cells.
+  `build ... --ids IDS --workers 2 --timeout 600`: 112 of those 114 computed, 2 failed (C1 La-Sr cells, over
+  600 s). The 12 Ce and Pr cells are not computed yet (the same command with all 126 ids computes them).
 - Metals out of reach (no PAW setup in gpaw-data 1.2.1): {unreachable}.
 - Calculations: `python -m pymatgen_elfml.reference build --structures data/v2/structures.json --out data/v2 --workers 2 --timeout 1800`.
   GPAW {gpaw}, plane-wave PAW, settings: `{settings}`
