@@ -44,15 +44,15 @@ VARIANTS = {
 INPUTS, CORE_WEIGHT, SEED = "paw_radial3_features", 0.5, 0
 
 
-def voxels(folder, split: str, per_cell: int) -> dict:
-    """Sampled voxels of one split: x (N, C), y (N,) rho / mean rho, far (N,) > 1 A mask, cell (N,) cell index,
-    keys (cells,) chemical system of every cell."""
+def voxels(folder, split: str, per_cell: int, seed: int = SEED) -> dict:
+    """Sampled voxels of one split (drawn with ``seed``): x (N, C), y (N,) rho / mean rho, far (N,) > 1 A mask,
+    cell (N,) cell index, keys (cells,) chemical system of every cell."""
     from pymatgen_elfml.data.dataset import PatchDataset
     from pymatgen_elfml.train.local import sample_voxels
     ds = PatchDataset(folder, split=split, jitter=False, seed=SEED, inputs=INPUTS, target="density")
     if not ds.samples:
         raise ValueError(f"no {split} samples with a density in {folder}")
-    x, y, far = (t.reshape(len(t), -1).numpy() for t in sample_voxels(ds, per_cell, SEED))
+    x, y, far = (t.reshape(len(t), -1).numpy() for t in sample_voxels(ds, per_cell, seed))
     cell = np.concatenate([np.full(min(per_cell, t.size), i) for i, t in enumerate(ds.targets)])
     keys = np.array([t.meta.get("split_key", t.stem) for t in ds.samples])
     return {"x": x, "y": y[:, 0], "far": far[:, 0], "cell": cell, "keys": keys}
@@ -63,13 +63,13 @@ def _scale(x: np.ndarray, base: int, eps: float) -> np.ndarray | float:
     return np.abs(x[:, base]) + eps if eps else 1.0
 
 
-def fit(train: dict, base: int, settings: dict):
-    """One variant's regressor fitted on ``train``; returns (model, relres)."""
+def fit(train: dict, base: int, settings: dict, seed: int = SEED):
+    """One variant's regressor (random state ``seed``) fitted on ``train``; returns (model, relres)."""
     from pymatgen_elfml.losses import region_weight
     from pymatgen_elfml.train.local import gbm_regressor
     settings = dict(settings)
     hold, eps = settings.pop("holdout", 0.0), settings.pop("relres", 0.0)
-    model = gbm_regressor(150, 255, SEED, max_depth=12, l2=10.0).set_params(**settings)
+    model = gbm_regressor(150, 255, seed, max_depth=12, l2=10.0).set_params(**settings)
     x, y = train["x"], train["y"] - train["x"][:, base]
     w = region_weight(torch.from_numpy(train["far"]), CORE_WEIGHT).numpy()
     if eps:
@@ -99,15 +99,29 @@ def score(model, eps: float, data: dict, base: int, every: int = 1) -> tuple[flo
 def markdown(rows: list[dict], per_cell: int) -> str:
     lines = [f"Forest regularisation sweep (`benchmarks/forest_sweep.py`, {per_cell} voxels per training cell): "
              "per-cell NMAE on validation voxels", "",
-             "| variant | trees used | fit (s) | val NMAE | val NMAE > 1 A | train NMAE |", "|---|---|---|---|---|---|"]
-    lines += [f"| {r['variant']} | {r['trees']} | {r['fit_s']:.0f} | {r['val_nmae']:.5f} | {r['val_far_nmae']:.5f} | "
+             "| variant | seed | trees used | fit (s) | val NMAE | val NMAE > 1 A | train NMAE |",
+             "|---|---|---|---|---|---|---|"]
+    lines += [f"| {r['variant']} | {r['seed']} | {r['trees']} | {r['fit_s']:.0f} | {r['val_nmae']:.5f} | {r['val_far_nmae']:.5f} | "
               f"{r['train_nmae']:.5f} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
+def _run(name: str, seed: int, train: dict, val: dict, base: int, threads: int) -> dict:
+    """Fit and score one variant with one seed; its result row (also printed)."""
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency (the train extra)
+    start = time.perf_counter()
+    with threadpool_limits(threads):
+        model, eps = fit(train, base, VARIANTS[name], seed)
+        fit_s = time.perf_counter() - start
+        (vn, vf), (tn, _) = score(model, eps, val, base), score(model, eps, train, base, every=10)
+    row = {"variant": name, "seed": seed, "settings": VARIANTS[name], "trees": int(model.n_iter_), "fit_s": fit_s,
+           "val_nmae": vn, "val_far_nmae": vf, "train_nmae": tn}
+    print(row, flush=True)
+    return row
+
+
 def main(argv=None) -> None:
     from common import RESULTS, save
-    from threadpoolctl import threadpool_limits  # a scikit-learn dependency (the train extra)
 
     from pymatgen_elfml.features import base_channel, channel_names
     from pymatgen_elfml.io import write_text_atomic
@@ -116,23 +130,20 @@ def main(argv=None) -> None:
     p.add_argument("--per-cell", type=int, default=1500)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--only", nargs="*", help="variant names to run (default: all)")
+    p.add_argument("--seeds", type=int, nargs="+", default=[SEED],
+                   help="seeds of the training voxels and the forest, one fit per variant and seed (seed-to-seed "
+                        "spread: how large a difference between two training runs is noise; validation voxels "
+                        "always use seed 0)")
     p.add_argument("--tag", default="", help="results go to results/forest_sweep[_TAG].{json,md}")
     args = p.parse_args(argv)
     unknown = set(args.only or ()) - set(VARIANTS)
     if unknown:
         p.error(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
     base = channel_names(INPUTS).index(base_channel(INPUTS))
-    train, val = voxels(args.data, "train", args.per_cell), voxels(args.data, "val", 4000)
-    rows = []
-    for name in args.only or VARIANTS:
-        start = time.perf_counter()
-        with threadpool_limits(args.threads):
-            model, eps = fit(train, base, VARIANTS[name])
-            fit_s = time.perf_counter() - start
-            (vn, vf), (tn, _) = score(model, eps, val, base), score(model, eps, train, base, every=10)
-        rows.append({"variant": name, "settings": VARIANTS[name], "trees": int(model.n_iter_), "fit_s": fit_s,
-                     "val_nmae": vn, "val_far_nmae": vf, "train_nmae": tn})
-        print(rows[-1], flush=True)
+    val, rows = voxels(args.data, "val", 4000), []
+    for seed in args.seeds:
+        train = voxels(args.data, "train", args.per_cell, seed)
+        rows += [_run(name, seed, train, val, base, args.threads) for name in args.only or VARIANTS]
     name = "forest_sweep" + (f"_{args.tag}" if args.tag else "")
     print(save(name, {"per_cell": args.per_cell, "threads": args.threads, "rows": rows}))
     write_text_atomic(RESULTS / f"{name}.md", markdown(rows, args.per_cell))
