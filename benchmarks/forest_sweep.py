@@ -10,7 +10,9 @@ density minus the base channel with the training loop's core weight 0.5. The sco
 > 1 A from nuclei; ``train_nmae`` uses every 10th training voxel. ``results/forest_sweep.md`` holds 11 variants;
 the two 600-tree learning-rate variants were added after that run and are not yet measured. ``--seeds`` repeats
 every fit with other seeds of the training voxels and the forest (validation voxels stay at seed 0): the spread
-is the noise of one training run (``results/forest_sweep_seeds.md``: "300 trees", 4 seeds, on 1,691 training cells).
+is the noise of one training run (``results/forest_sweep_seeds.md``: "300 trees", 4 seeds, on 1,691 training cells);
+with ``--ensemble`` the mean prediction over the seeds (a seed ensemble, ``UNetConfig.pointwise_forests`` in training)
+is scored as well (``results/forest_sweep_ensemble.md``).
 
 Two variants are not plain scikit-learn settings: ``holdout`` (early stopping on the voxels of a seeded fraction
 of the training *chemical systems*, meta ``split_key``, held out of the fit) and ``relres`` (fit the residual
@@ -104,17 +106,47 @@ def markdown(rows: list[dict], per_cell: int) -> str:
              "| variant | seed | trees used | fit (s) | val NMAE | val NMAE > 1 A | train NMAE |",
              "|---|---|---|---|---|---|---|"]
     lines += [f"| {r['variant']} | {r['seed']} | {r['trees']} | {r['fit_s']:.0f} | {r['val_nmae']:.5f} | "
-              f"{r['val_far_nmae']:.5f} | {r['train_nmae']:.5f} |" for r in rows]
+              f"{r['val_far_nmae']:.5f} | {_cell(r['train_nmae'])} |" for r in rows]
     return "\n".join(lines) + "\n"
 
 
-def _run(name: str, seed: int, train: dict, val: dict, base: int, threads: int) -> dict:
-    """Fit and score one variant with one seed; its result row (also printed)."""
+class SeedMean:
+    """The mean prediction of several fitted regressors (a seed ensemble): ``predict`` as scikit-learn's."""
+
+    def __init__(self, models: list):
+        self.models, self.n_iter_ = models, sum(int(m.n_iter_) for m in models)
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        return np.mean([m.predict(x) for m in self.models], axis=0)
+
+
+def _ensemble_row(name: str, rows: list[dict], models: list, val: dict, base: int, threads: int) -> dict:
+    """Score the mean of one variant's per-seed ``models`` on validation (``rows``: their result rows)."""
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(threads):
+        vn, vf = score(SeedMean(models), 0.0, val, base)
+    row = {"variant": name, "seed": "mean of " + " ".join(str(r["seed"]) for r in rows), "settings": VARIANTS[name],
+           "trees": sum(r["trees"] for r in rows), "fit_s": sum(r["fit_s"] for r in rows), "val_nmae": vn,
+           "val_far_nmae": vf, "train_nmae": None}
+    print(row, flush=True)
+    return row
+
+
+def _cell(value: float | None) -> str:
+    """A table cell: the number to 5 decimals, or '-' where not measured."""
+    return "-" if value is None else f"{value:.5f}"
+
+
+def _run(name: str, seed: int, train: dict, val: dict, base: int, threads: int, models: list | None = None) -> dict:
+    """Fit and score one variant with one seed; its result row (also printed). The fitted model is appended to
+    ``models`` when given (``--ensemble``)."""
     from threadpoolctl import threadpool_limits  # a scikit-learn dependency (the train extra)
     start = time.perf_counter()
     with threadpool_limits(threads):
         model, eps = fit(train, base, VARIANTS[name], seed)
         fit_s = time.perf_counter() - start
+        if models is not None:
+            models.append(model)
         (vn, vf), (tn, _) = score(model, eps, val, base), score(model, eps, train, base, every=10)
     row = {"variant": name, "seed": seed, "settings": VARIANTS[name], "trees": int(model.n_iter_), "fit_s": fit_s,
            "val_nmae": vn, "val_far_nmae": vf, "train_nmae": tn}
@@ -136,16 +168,24 @@ def main(argv=None) -> None:
                    help="seeds of the training voxels and the forest, one fit per variant and seed (seed-to-seed "
                         "spread: how large a difference between two training runs is noise; validation voxels "
                         "always use seed 0)")
+    p.add_argument("--ensemble", action="store_true",
+                   help="also score every variant's mean prediction over the seeds (a seed ensemble; not relres)")
     p.add_argument("--tag", default="", help="results go to results/forest_sweep[_TAG].{json,md}")
     args = p.parse_args(argv)
     unknown = set(args.only or ()) - set(VARIANTS)
     if unknown:
         p.error(f"unknown variants {sorted(unknown)}; choose from {list(VARIANTS)}")
     base = channel_names(INPUTS).index(base_channel(INPUTS))
-    val, rows = voxels(args.data, "val", 4000), []
+    names = args.only or list(VARIANTS)
+    if args.ensemble and any(VARIANTS[n].get("relres") for n in names):
+        p.error("--ensemble averages plain predictions: leave out the relres variants")
+    val, rows, models = voxels(args.data, "val", 4000), [], {n: [] for n in names}
     for seed in args.seeds:
         train = voxels(args.data, "train", args.per_cell, seed)
-        rows += [_run(name, seed, train, val, base, args.threads) for name in args.only or VARIANTS]
+        rows += [_run(n, seed, train, val, base, args.threads, models[n] if args.ensemble else None) for n in names]
+    if args.ensemble:
+        rows += [_ensemble_row(n, [r for r in rows if r["variant"] == n], models[n], val, base, args.threads)
+                 for n in names]
     name = "forest_sweep" + (f"_{args.tag}" if args.tag else "")
     print(save(name, {"per_cell": args.per_cell, "threads": args.threads, "rows": rows}))
     write_text_atomic(RESULTS / f"{name}.md", markdown(rows, args.per_cell))

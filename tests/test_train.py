@@ -194,6 +194,21 @@ def test_forest_sample_count_is_a_config_field(triplets, tmp_path, monkeypatch):
     assert rows == [50 * n_samples, 200 * n_samples], (rows, n_samples)
 
 
+def test_forest_seed_ensemble_is_the_mean_of_single_forests(triplets, tmp_path):
+    """``pointwise_forests`` = 2 stores two forests (seeds 3 and 4, each on its own voxel sample) as one branch whose
+    prediction is the mean of the single forests fitted with those seeds; below 1 is refused."""
+    pytest.importorskip("sklearn")
+    with pytest.raises(ValueError, match="pointwise_forests"):
+        tiny_config(triplets, tmp_path, pointwise_trees=6, pointwise_forests=0)
+    pair = _fitted_trees(triplets, tmp_path, pointwise_forests=2)
+    singles = [_fitted_trees(triplets, tmp_path, seed=seed) for seed in (3, 4)]
+    assert pair.n_trees == 12
+    x = torch.from_numpy(PatchDataset(triplets, GEOM, split="val", jitter=False, inputs="sad_features").inputs[0])[None]
+    mean = (singles[0](x) + singles[1](x)) / 2
+    torch.testing.assert_close(pair(x), mean, rtol=1e-6, atol=1e-6)  # float32 output
+    assert not torch.allclose(singles[0](x), singles[1](x))  # the seeds give different forests
+
+
 FOREST_DENSITY = dict(inputs="valence_features", pointwise_trees=5, pointwise_leaves=7, target="density",
                       loss="smoothl1_grad")
 

@@ -46,6 +46,9 @@ class UNetConfig:
             TreeEnsemble``, fitted by ``train.local.fit_trees``) whose ELF, in logit space, is the base that
             the U-Net corrects (0: none). Excludes ``pointwise_hidden`` and ``logit_residual``.
         pointwise_leaves: the most leaves of one tree of that forest.
+        pointwise_forests: number of such forests of ``pointwise_trees`` trees each, fitted with their own seeds
+            and voxel samples, whose mean is the branch (a seed ensemble; 1: one forest). They are stored as
+            one ``TreeEnsemble`` of pointwise_trees * pointwise_forests trees with leaf values over the count.
         target: what the network predicts. "elf": ELF in [0, 1] (a sigmoid of the logits; a forest
             branch fits the ELF and enters in logit space). "density": the valence density divided by
             its cell mean, rho * V / N_valence (dimensionless, mean 1), with no output activation: the
@@ -68,6 +71,7 @@ class UNetConfig:
     pointwise_hidden: int = 0
     pointwise_trees: int = 0
     pointwise_leaves: int = 63
+    pointwise_forests: int = 1
     target: str = "elf"
 
     def __post_init__(self) -> None:
@@ -89,6 +93,8 @@ class UNetConfig:
             raise ValueError(f"pointwise_hidden must be an integer >= 0, got {self.pointwise_hidden!r}")
         if not isinstance(self.pointwise_trees, int) or self.pointwise_trees < 0:
             raise ValueError(f"pointwise_trees must be an integer >= 0, got {self.pointwise_trees!r}")
+        if not isinstance(self.pointwise_forests, int) or self.pointwise_forests < 1:
+            raise ValueError(f"pointwise_forests must be an integer >= 1, got {self.pointwise_forests!r}")
         if not isinstance(self.pointwise_leaves, int) or self.pointwise_leaves < 2:
             raise ValueError(f"pointwise_leaves must be an integer >= 2, got {self.pointwise_leaves!r}")
         if self.target not in TARGETS:
@@ -150,7 +156,8 @@ class PeriodicUNet3D(nn.Module):
             self.pointwise = nn.Sequential(nn.Conv3d(self.config.in_channels, h, 1), nn.GELU(), nn.Conv3d(h, h, 1),
                                            nn.GELU(), nn.Conv3d(h, 1, 1))
         if self.config.pointwise_trees:
-            self.trees = TreeEnsemble(self.config.pointwise_trees, self.config.pointwise_leaves, self.config.in_channels)
+            self.trees = TreeEnsemble(self.config.pointwise_trees * self.config.pointwise_forests,
+                                      self.config.pointwise_leaves, self.config.in_channels)
         if h or self.config.pointwise_trees or self.config.density_base:
             last = list(self.head)[-2]
             nn.init.zeros_(last.conv.weight)

@@ -91,13 +91,25 @@ def fit_trees(net, dataset: PatchDataset, config: TrainConfig) -> None:
     the valence channel for a density model with that base; epoch 0 of the training log scores the result.
     From ``config``: ``core_weight`` (voxel weight within the core radius; 1 far from nuclei), ``seed``,
     ``tree_depth`` (levels per tree, 0: uncapped; the default 8 kept the walk short: v1 validation MAE
-    0.0306, uncapped 0.0320) and ``tree_l2`` (scikit-learn's ``l2_regularization`` of the leaf values)."""
-    x, y, far = sample_voxels(dataset, config.tree_samples, config.seed)
-    x, y, far = x.reshape(len(x), -1).numpy(), y.reshape(-1).numpy(), far.reshape(-1).numpy()
+    0.0306, uncapped 0.0320) and ``tree_l2`` (scikit-learn's ``l2_regularization`` of the leaf values).
+    With ``arch.pointwise_forests`` = K > 1, forest k (0..K-1) is fitted with seed ``seed + k`` (voxel sample
+    and regressor) and the branch is their mean: every leaf value and the baseline over K (forest 0 is the
+    single forest of K = 1)."""
     cfg = net.config
+    trees, baseline = [], 0.0
+    for k in range(cfg.pointwise_forests):
+        forest, base = forest_arrays(_fit_forest(cfg, dataset, config, config.seed + k))
+        trees += [{**tree, "value": np.asarray(tree["value"]) / cfg.pointwise_forests} for tree in forest]
+        baseline += base / cfg.pointwise_forests
+    net.trees.load_trees(trees, baseline)
+
+
+def _fit_forest(cfg, dataset: PatchDataset, config: TrainConfig, seed: int):
+    """One fitted ``gbm_regressor`` of ``fit_trees`` on the voxels drawn with ``seed`` (``cfg``: the UNetConfig)."""
+    x, y, far = sample_voxels(dataset, config.tree_samples, seed)
+    x, y, far = x.reshape(len(x), -1).numpy(), y.reshape(-1).numpy(), far.reshape(-1).numpy()
     if cfg.density_base:  # the forest fits what the valence-density channel leaves
         y = y - x[:, channel_names(cfg.inputs).index(base_channel(cfg.inputs))]
-    model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, config.seed,
+    model = gbm_regressor(cfg.pointwise_trees, cfg.pointwise_leaves, seed,
                           max_depth=config.tree_depth or None, l2=config.tree_l2)
-    model.fit(x, y, sample_weight=region_weight(far, config.core_weight))
-    net.trees.load_trees(*forest_arrays(model))
+    return model.fit(x, y, sample_weight=region_weight(far, config.core_weight))
