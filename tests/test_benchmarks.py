@@ -94,6 +94,17 @@ def test_forest_sweep_variant_learns_a_cross_cell_correction(variant):
     assert base_only[0] > 0.1 and fitted[0] < 0.2 * base_only[0] and fitted[1] < 0.2 * base_only[1]
 
 
+def test_forest_sweep_seed_mean_averages_the_seeds_predictions():
+    import forest_sweep
+    import numpy as np
+
+    rng = np.random.default_rng(1)
+    x = rng.uniform(0.2, 2.0, size=(2000, 2))
+    models = [type("Const", (), {"n_iter_": 3, "predict": lambda self, v, c=c: np.full(len(v), c)})() for c in (1., 4.)]
+    mean = forest_sweep.SeedMean(models)
+    assert mean.n_iter_ == 6 and np.allclose(mean.predict(x), 2.5)
+
+
 def test_radial_headroom_oracle_removes_a_planted_radial_profile_and_not_a_plane_wave():
     import numpy as np
     import radial_headroom
