@@ -221,7 +221,8 @@ def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatc
 
     def save_then_die(path, state):
         real_save(path, state)
-        raise KeyboardInterrupt("simulated interruption after epoch 1")
+        if state["epoch"] >= 1:  # not at the stage-1 checkpoint (test_resume_after_stage1_skips_the_fit)
+            raise KeyboardInterrupt("simulated interruption after epoch 1")
 
     monkeypatch.setattr(loop, "_save_checkpoint", save_then_die)
     with pytest.raises(KeyboardInterrupt):
@@ -238,6 +239,38 @@ def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatc
     assert rows[0][-1]["val"] == rows[1][-1]["val"]  # validated against the same (cached) forest
     # the interruption fell between epoch 1's checkpoint and its metrics row: the row is restored, nothing repeated
     assert [r["epoch"] for r in rows[1]] == [r["epoch"] for r in rows[0]] == sorted({r["epoch"] for r in rows[0]})
+
+
+def test_resume_after_stage1_skips_the_fit(triplets, tmp_path, monkeypatch):
+    """An interruption after the forest fit (before caching, validation and epoch 1) resumes from the stage-1
+    checkpoint without refitting, and ends where an uninterrupted run ends."""
+    loop.run(tiny_config(triplets, tmp_path / "a", **FOREST_DENSITY))
+    real_save = loop._save_checkpoint
+
+    def save_then_die(path, state):
+        real_save(path, state)
+        assert state["epoch"] == 0 and state["row"] is None  # the first checkpoint is stage 1's
+        raise KeyboardInterrupt("simulated interruption after the forest fit")
+
+    monkeypatch.setattr(loop, "_save_checkpoint", save_then_die)
+    with pytest.raises(KeyboardInterrupt):
+        loop.run(tiny_config(triplets, tmp_path / "b", **FOREST_DENSITY))
+    assert not (tmp_path / "b" / "metrics.jsonl").exists()
+    monkeypatch.setattr(loop, "_save_checkpoint", real_save)
+
+    def no_refit(*args, **kwargs):
+        raise AssertionError("the forest was fitted again on resume")
+
+    monkeypatch.setattr(loop, "fit_trees", no_refit)
+    loop.run(tiny_config(triplets, tmp_path / "b", resume=True, **FOREST_DENSITY))
+    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
+    assert a["epoch"] == b["epoch"] == 2
+    for key in a["net"]:
+        assert torch.equal(a["net"][key], b["net"][key]), key
+    rows = [[json.loads(line) for line in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in "ab"]
+    assert [r["epoch"] for r in rows[1]] == [r["epoch"] for r in rows[0]] == [0, 1, 2]
+    assert [r["val"] for r in rows[1]] == [r["val"] for r in rows[0]]
 
 
 def test_density_target_refuses_the_composite_loss(triplets, tmp_path):

@@ -169,6 +169,14 @@ def _resume(ckpt: Path, device, net, loss_fn, optim, sched, cosine: _Cosine) -> 
     return int(state["epoch"]), float(state["best"]), int(state["since_best"]), float(state["elapsed"])
 
 
+def _state(net, loss_fn, optim, sched, cosine: _Cosine, epoch: int, best: float, since_best: int, elapsed: float,
+           row: dict | None) -> dict:
+    """What a checkpoint holds (``_resume`` restores it); ``epoch``: the next epoch to run (0: only stage 1 done)."""
+    return {"net": net.state_dict(), "loss": loss_fn.state_dict(), "optim": optim.state_dict(),
+            "sched": sched.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch, "best": best,
+            "horizon": cosine.horizon, "since_best": since_best, "elapsed": elapsed, "row": row}
+
+
 def _save_checkpoint(path: Path, state: dict) -> None:
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
@@ -283,6 +291,9 @@ def run(config: TrainConfig) -> Path:
     start, best, since_best, elapsed = 0, float("inf"), 0, 0.0
     if resuming:  # before caching: the checkpoint holds the fitted forest
         start, best, since_best, elapsed = _resume(ckpt, device, net, loss_fn, optim, sched, cosine)
+    elif rank == 0 and config.has_stage1:  # the fitted branch survives an interruption: --resume skips the fit
+        elapsed = time.perf_counter() - t_build
+        _save_checkpoint(ckpt, _state(net, loss_fn, optim, sched, cosine, 0, best, since_best, elapsed, None))
     if config.arch.pointwise_trees:  # the forest is frozen: its logits are computed once per sample
         _cache_local(net, (train_ds, val_ds), device)
     loader, dist_sampler = _loader(config, train_ds, start, rank, world)
@@ -291,7 +302,7 @@ def run(config: TrainConfig) -> Path:
                      patch_size=config.geometry.patch, halo=config.geometry.halo, trained=True, elements=_elements(train_ds),
                      description=f"trained by pymatgen_elfml.train on {Path(config.data).name}")
     if start == 0 and rank == 0 and config.has_stage1:
-        stage1 = elapsed = time.perf_counter() - t_build
+        stage1 = elapsed = elapsed + time.perf_counter() - t_build  # plus the fit before a resumed stage-1 checkpoint
         row = {"epoch": 0, "lr": 0.0, "seconds": stage1, "elapsed": stage1, "train": {"steps": 0},
                "val": evaluate(net, loss_fn, val_ds, config, device), "eta": loss_fn.eta.detach().cpu().tolist()}
         best, since_best = _save_if_best(row, net, spec, out, device, best, since_best)
@@ -313,10 +324,7 @@ def run(config: TrainConfig) -> Path:
             row = {"epoch": epoch + 1, "lr": sched.get_last_lr()[0], "seconds": seconds, "elapsed": elapsed,
                    "train": train, "val": val, "eta": loss_fn.eta.detach().cpu().tolist()}
             best, since_best = _save_if_best(row, net, spec, out, device, best, since_best + 1)
-            _save_checkpoint(ckpt, {"net": net.state_dict(), "loss": loss_fn.state_dict(), "optim": optim.state_dict(),
-                                    "sched": sched.state_dict(), "rng": torch.get_rng_state(), "epoch": epoch + 1,
-                                    "best": best, "horizon": cosine.horizon, "since_best": since_best,
-                                    "elapsed": elapsed, "row": row})
+            _save_checkpoint(ckpt, _state(net, loss_fn, optim, sched, cosine, epoch + 1, best, since_best, elapsed, row))
             append_metrics(out, row)
         if world > 1:
             tdist.barrier()
