@@ -209,6 +209,16 @@ def test_forest_seed_ensemble_is_the_mean_of_single_forests(triplets, tmp_path):
     assert not torch.allclose(singles[0](x), singles[1](x))  # the seeds give different forests
 
 
+def _same_final_checkpoints(a_dir, b_dir) -> list[list[dict]]:
+    """Assert that two 2-epoch runs end with equal networks and loss weights; returns their metrics rows."""
+    a, b = (torch.load(d / "checkpoint.pt", weights_only=True) for d in (a_dir, b_dir))
+    assert a["epoch"] == b["epoch"] == 2
+    for key in a["net"]:
+        assert torch.equal(a["net"][key], b["net"][key]), key
+    assert torch.equal(a["loss"]["eta"], b["loss"]["eta"])
+    return [[json.loads(line) for line in (d / "metrics.jsonl").read_text().splitlines()] for d in (a_dir, b_dir)]
+
+
 FOREST_DENSITY = dict(inputs="valence_features", pointwise_trees=5, pointwise_leaves=7, target="density",
                       loss="smoothl1_grad")
 
@@ -229,13 +239,7 @@ def test_resumed_run_matches_an_uninterrupted_one(triplets, tmp_path, monkeypatc
         loop.run(tiny_config(triplets, tmp_path / "b", **extra))
     monkeypatch.setattr(loop, "_save_checkpoint", real_save)
     loop.run(tiny_config(triplets, tmp_path / "b", resume=True, **extra))
-    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
-    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
-    assert a["epoch"] == b["epoch"] == 2
-    for key in a["net"]:
-        assert torch.equal(a["net"][key], b["net"][key]), key
-    assert torch.equal(a["loss"]["eta"], b["loss"]["eta"])
-    rows = [[json.loads(line) for line in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in "ab"]
+    rows = _same_final_checkpoints(tmp_path / "a", tmp_path / "b")
     assert rows[0][-1]["val"] == rows[1][-1]["val"]  # validated against the same (cached) forest
     # the interruption fell between epoch 1's checkpoint and its metrics row: the row is restored, nothing repeated
     assert [r["epoch"] for r in rows[1]] == [r["epoch"] for r in rows[0]] == sorted({r["epoch"] for r in rows[0]})
@@ -263,12 +267,7 @@ def test_resume_after_stage1_skips_the_fit(triplets, tmp_path, monkeypatch):
 
     monkeypatch.setattr(loop, "fit_trees", no_refit)
     loop.run(tiny_config(triplets, tmp_path / "b", resume=True, **FOREST_DENSITY))
-    a = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)
-    b = torch.load(tmp_path / "b" / "checkpoint.pt", weights_only=True)
-    assert a["epoch"] == b["epoch"] == 2
-    for key in a["net"]:
-        assert torch.equal(a["net"][key], b["net"][key]), key
-    rows = [[json.loads(line) for line in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in "ab"]
+    rows = _same_final_checkpoints(tmp_path / "a", tmp_path / "b")
     assert [r["epoch"] for r in rows[1]] == [r["epoch"] for r in rows[0]] == [0, 1, 2]
     assert [r["val"] for r in rows[1]] == [r["val"] for r in rows[0]]
 
