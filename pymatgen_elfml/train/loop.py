@@ -292,8 +292,8 @@ def run(config: TrainConfig) -> Path:
     if resuming:  # before caching: the checkpoint holds the fitted forest
         start, best, since_best, elapsed = _resume(ckpt, device, net, loss_fn, optim, sched, cosine)
     elif rank == 0 and config.has_stage1:  # the fitted branch survives an interruption: --resume skips the fit
-        elapsed = time.perf_counter() - t_build
-        _save_checkpoint(ckpt, _state(net, loss_fn, optim, sched, cosine, 0, best, since_best, elapsed, None))
+        fit = time.perf_counter() - t_build  # counted once: a resumed run adds it to its own stage-1 seconds
+        _save_checkpoint(ckpt, _state(net, loss_fn, optim, sched, cosine, 0, best, since_best, fit, None))
     if config.arch.pointwise_trees:  # the forest is frozen: its logits are computed once per sample
         _cache_local(net, (train_ds, val_ds), device)
     loader, dist_sampler = _loader(config, train_ds, start, rank, world)
